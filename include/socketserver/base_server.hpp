@@ -1,0 +1,261 @@
+#ifndef SOCKETSERVER_BASE_SERVER_HPP
+#define SOCKETSERVER_BASE_SERVER_HPP
+
+#include <cxxabi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <asio/error.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include <socketserver/address.hpp>
+#include <socketserver/detail/exception.hpp>
+#include <socketserver/request.hpp>
+#include <socketserver/seconds.hpp>
+
+namespace socketserver {
+
+/// The server lifecycle shared by every server: the serve loop, shutdown, and the hooks a
+/// request passes through, in Python's order.
+///
+/// A request goes get_request() -> verify_request() -> process_request() -> finish_request()
+/// (runs the handler) -> shutdown_request() -> close_request(). An exception on the way goes
+/// to handle_error(), and the server keeps serving.
+///
+/// Threads: serve_forever() and handle_request() run on the caller's thread, which also runs
+/// the handler unless a mixin (ThreadingMixIn, ForkingMixIn) moves it elsewhere. Waiting for
+/// requests happens on an asio io_context owned by the server; work posted to get_executor()
+/// runs on the serving thread while it waits. shutdown() may be called from any thread.
+///
+/// Python declares the request hooks here too; in C++ they are declared here as well, with the
+/// type-erased Request and Address, so one handler type works with every server.
+class BaseServer {
+ public:
+  explicit BaseServer(Address server_address) : server_address_(std::move(server_address)) {}
+  BaseServer(const BaseServer&) = delete;
+  BaseServer& operator=(const BaseServer&) = delete;
+
+  /// Destroying a server while serve_forever() runs is a bug: call shutdown() first.
+  virtual ~BaseServer() = default;
+
+  /// Handles requests until shutdown() is called.
+  ///
+  /// Unlike Python's, the loop does not poll for shutdown: shutdown() wakes it at once.
+  /// poll_interval only paces service_actions(), which also runs after every request.
+  /// Throws std::logic_error if the loop is already running.
+  void serve_forever(Seconds poll_interval = Seconds(0.5)) {
+    {
+      std::lock_guard lock(mutex_);
+      if (serving_) throw std::logic_error("serve_forever() is already running");
+      serving_ = true;
+      serving_thread_ = std::this_thread::get_id();
+    }
+    struct Done {  // runs however the loop ends, exceptions and thread cancellation included
+      BaseServer& s;
+      ~Done() {
+        std::lock_guard lock(s.mutex_);
+        s.shutdown_request_.store(false);
+        s.serving_ = false;
+        s.serving_thread_ = {};
+        s.shut_down_.notify_all();
+      }
+    } done{*this};
+    while (!shutdown_request_.load()) {
+      const bool ready = wait_for_request(poll_interval);
+      if (shutdown_request_.load()) break;
+      if (ready) handle_request_noblock();
+      service_actions();
+    }
+  }
+
+  /// Stops the serve_forever() loop and waits until it has returned.
+  ///
+  /// Thread safety: any thread. Called from the serving thread itself (a handler of a server
+  /// without a threading mixin) it returns at once and the loop stops after that request,
+  /// where Python deadlocks. Called while no loop runs, it makes the next serve_forever()
+  /// return at once, as Python's flag does.
+  void shutdown() {
+    shutdown_request_.store(true);
+    asio::post(io_, [this] { wake(); });
+    std::unique_lock lock(mutex_);
+    if (!serving_ || serving_thread_ == std::this_thread::get_id()) return;
+    shut_down_.wait(lock, [this] { return !serving_; });
+  }
+
+  /// Handles one request, waiting at most `timeout` for it; calls handle_timeout() when none
+  /// came in time. No timeout (the default) waits for ever.
+  void handle_request() {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = timeout ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point::max();
+    for (;;) {
+      std::optional<Seconds> left;
+      if (timeout) left = std::max(Seconds(0), Seconds(deadline - clock::now()));
+      if (wait_for_request(left)) return handle_request_noblock();
+      if (timeout && clock::now() >= deadline) return handle_timeout();
+    }
+  }
+
+  /// The limit handle_request() waits (Python's `timeout`); std::nullopt waits for ever.
+  std::optional<Seconds> timeout;
+
+  /// The address the server is bound to; after binding to port 0, the port it got.
+  const Address& server_address() const noexcept { return server_address_; }
+
+  /// The executor of the server's io_context. Work posted here runs on the thread in
+  /// serve_forever() or handle_request(), between requests.
+  asio::io_context::executor_type get_executor() noexcept { return io_.get_executor(); }
+
+  /// The listening or datagram socket's descriptor; -1 once closed.
+  virtual int fileno() const noexcept = 0;
+
+  /// Closes the server socket. Mixins then wait for their threads or children. Idempotent.
+  /// May be overridden.
+  virtual void server_close() {}
+
+  /// Called once per serve_forever() loop iteration. May be overridden.
+  virtual void service_actions() {}
+
+  /// Called when handle_request() times out. May be overridden.
+  virtual void handle_timeout() {}
+
+  /// Takes the next request off the socket: accept() or recvfrom(). Returns an empty Request
+  /// when there is none after all (another process took it). Throws std::system_error, which
+  /// the loop ignores, as Python does. May be overridden.
+  virtual std::pair<Request, Address> get_request() = 0;
+
+  /// Returns false to refuse a request: it is then shut down without an answer. May be
+  /// overridden; the default accepts every request.
+  virtual bool verify_request(Request& /*request*/, const Address& /*client_address*/) { return true; }
+
+  /// Runs the request: finish_request() then shutdown_request(). Mixins override it to run the
+  /// request on a thread or in a child process. May be overridden.
+  virtual void process_request(Request& request, const Address& client_address) {
+    finish_request(request, client_address);
+    shutdown_request(request);
+  }
+
+  /// Constructs the handler and runs it. May be overridden.
+  virtual void finish_request(Request& request, const Address& client_address) = 0;
+
+  /// Ends a request: TCP sends its FIN first; then close_request(). May be overridden.
+  virtual void shutdown_request(Request& request) { close_request(request); }
+
+  /// Releases the request's connection. May be overridden.
+  virtual void close_request(Request& /*request*/) {}
+
+  /// Called, inside the catch block, when a request's processing throws. The default prints
+  /// one line to stderr, with the peer and the exception's message; the server keeps serving.
+  /// May be overridden; std::current_exception() is the error.
+  virtual void handle_error(Request& /*request*/, const Address& client_address) {
+    fmt::print(stderr, "socketserver: error processing request from {}: {}\n", client_address,
+               detail::current_exception_message());
+  }
+
+ protected:
+  /// Starts an asynchronous wait until a request can be taken; `done` runs on the io_context.
+  virtual void async_wait_request(std::function<void(std::error_code)> done) = 0;
+  /// Cancels that wait (its handler then runs with operation_aborted).
+  virtual void cancel_wait_request() noexcept = 0;
+  /// Runs in a forked child before it serves its request: drop what the child must not hold.
+  virtual void after_fork_in_child() noexcept {}
+
+  asio::io_context& context() noexcept { return io_; }
+
+  Address server_address_;
+
+ private:
+  // Waits for a request, or until `timeout` or a shutdown() wake-up. True when one is ready.
+  bool wait_for_request(std::optional<Seconds> timeout) {
+    if (io_.stopped()) io_.restart();
+    std::error_code result = asio::error::operation_aborted;
+    int pending = 1;
+    async_wait_request([&](std::error_code ec) {
+      result = ec;
+      --pending;
+      timer_.cancel();
+    });
+    if (timeout) {
+      ++pending;
+      timer_.expires_after(std::chrono::ceil<asio::steady_timer::duration>(*timeout));
+      timer_.async_wait([&](std::error_code ec) {
+        --pending;
+        if (!ec) cancel_wait_request();
+      });
+    }
+    // run_one(), not run(): other work on the context (a signal_set, user posts) must not
+    // keep this wait from returning.
+    try {
+      while (pending > 0) run_one();
+    } catch (...) {
+      // Posted work threw: our two handlers still refer to this frame, so finish them first.
+      wake();
+      while (pending > 0) {
+        try {
+          run_one();
+        } catch (...) {
+        }
+      }
+      throw;
+    }
+    // A cancelled wait is a timeout or a wake-up; anything else (the socket was closed under
+    // the loop) would only repeat at once, so it ends the loop.
+    if (result && result != asio::error::operation_aborted) throw std::system_error(result, "wait for request");
+    return !result;
+  }
+
+  void run_one() {
+    if (io_.run_one() == 0) io_.restart();
+  }
+
+  void wake() noexcept {
+    cancel_wait_request();
+    timer_.cancel();
+  }
+
+  // One request, known to be ready: Python's _handle_request_noblock().
+  void handle_request_noblock() {
+    std::pair<Request, Address> next;
+    try {
+      next = get_request();
+    } catch (const std::system_error&) {
+      return;
+    }
+    auto& [request, client_address] = next;
+    if (!request) return;
+    try {
+      if (verify_request(request, client_address)) {
+        process_request(request, client_address);
+        return;
+      }
+    } catch (const abi::__forced_unwind&) {
+      shutdown_request(request);
+      throw;
+    } catch (...) {
+      detail::call_error_hook([&] { handle_error(request, client_address); });
+    }
+    shutdown_request(request);
+  }
+
+  asio::io_context io_{1};
+  asio::steady_timer timer_{io_};
+  std::mutex mutex_;
+  std::condition_variable shut_down_;
+  bool serving_ = false;
+  std::thread::id serving_thread_;
+  std::atomic<bool> shutdown_request_{false};
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_BASE_SERVER_HPP

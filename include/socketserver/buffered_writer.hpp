@@ -1,0 +1,78 @@
+#ifndef SOCKETSERVER_BUFFERED_WRITER_HPP
+#define SOCKETSERVER_BUFFERED_WRITER_HPP
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <socketserver/byte_stream.hpp>
+
+namespace socketserver {
+
+/// The buffered writer behind a handler's `wfile`.
+///
+/// write() collects bytes; flush() sends them with as few writes as the stream takes. Python's
+/// StreamRequestHandler defaults to an unbuffered wfile (wbufsize = 0, one send per write);
+/// this one buffers, and its handler flushes it before waiting for input and when the handler
+/// returns, so pipelined requests are answered in one write per batch.
+///
+/// Thread safety: one thread at a time.
+class BufferedWriter {
+ public:
+  /// The default for buffer_size.
+  static constexpr std::size_t default_buffer_size = 64 * 1024;
+
+  /// An unattached writer; write() and flush() throw std::logic_error until one is assigned.
+  BufferedWriter() = default;
+  explicit BufferedWriter(ByteStream& stream) : stream_(&stream) {}
+
+  /// write() flushes first once this many bytes would be buffered, so a handler that writes
+  /// a lot sends as it goes instead of growing the buffer.
+  std::size_t buffer_size = default_buffer_size;
+
+  /// Buffers `data`; sends when the buffer is full. Writes larger than buffer_size go straight
+  /// to the stream after what is already buffered.
+  void write(std::string_view data) {
+    if (buf_.size() + data.size() > buffer_size) {
+      flush();
+      if (data.size() >= buffer_size) {
+        send(data);
+        return;
+      }
+    }
+    buf_.append(data);
+  }
+
+  /// Sends everything buffered; returns when all of it is written.
+  void flush() {
+    if (buf_.empty()) return;
+    std::string_view rest = buf_;
+    try {
+      send(rest, &rest);
+    } catch (...) {
+      buf_.erase(0, buf_.size() - rest.size());  // keep only what was not sent
+      throw;
+    }
+    buf_.clear();
+  }
+
+  /// Bytes written but not yet sent.
+  std::size_t buffered() const noexcept { return buf_.size(); }
+
+ private:
+  void send(std::string_view data, std::string_view* rest = nullptr) {
+    if (stream_ == nullptr) throw std::logic_error("wfile used before the handler's setup()");
+    while (!data.empty()) {
+      data.remove_prefix(stream_->write_some(data));
+      if (rest) *rest = data;
+    }
+  }
+
+  ByteStream* stream_ = nullptr;
+  std::string buf_;
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_BUFFERED_WRITER_HPP

@@ -1,0 +1,54 @@
+#ifndef SOCKETSERVER_DATAGRAM_REQUEST_HANDLER_HPP
+#define SOCKETSERVER_DATAGRAM_REQUEST_HANDLER_HPP
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <socketserver/base_request_handler.hpp>
+#include <socketserver/buffered_reader.hpp>
+#include <socketserver/buffered_writer.hpp>
+#include <socketserver/datagram_socket.hpp>
+#include <socketserver/memory_stream.hpp>
+
+namespace socketserver {
+
+/// A handler for datagram servers (UDP, Unix datagram): `rfile` reads the packet, and what is
+/// written to `wfile` is sent back to the peer as one datagram when the handler finishes.
+///
+/// Difference from Python: an empty reply is not sent (Python sends an empty datagram).
+class DatagramRequestHandler : public BaseRequestHandler {
+ public:
+  /// The datagram received; valid until the handler is destroyed.
+  std::string_view packet;
+  /// The server's socket, for replies beyond the one wfile sends.
+  DatagramSocket* socket = nullptr;
+
+  /// Reads the packet.
+  BufferedReader rfile;
+  /// Collects the reply.
+  BufferedWriter wfile;
+
+  /// Attaches packet, socket, rfile and wfile. An override must call it.
+  void setup() override {
+    packet = request->packet();
+    socket = &request->socket();
+    in_ = std::make_unique<MemoryStream>(std::string(packet));
+    out_ = std::make_unique<MemoryStream>();
+    rfile = BufferedReader(*in_);
+    wfile = BufferedWriter(*out_);
+  }
+
+  /// Sends what was written to wfile to client_address, unless nothing was.
+  void finish() override {
+    wfile.flush();
+    if (!out_->output().empty()) socket->sendto(out_->output(), client_address);
+  }
+
+ private:
+  std::unique_ptr<MemoryStream> in_, out_;
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_DATAGRAM_REQUEST_HANDLER_HPP

@@ -1,0 +1,39 @@
+#ifndef SOCKETSERVER_DETAIL_EXCEPTION_HPP
+#define SOCKETSERVER_DETAIL_EXCEPTION_HPP
+
+#include <cxxabi.h>
+
+#include <exception>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace socketserver::detail {
+
+// The message of the exception being handled, for a log line.
+inline std::string current_exception_message() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Calls a user's error hook from inside a catch block. Nothing may escape a worker thread or a
+// forked child, so an exception from the hook itself is reported once on stderr and dropped.
+template <class Hook>
+void call_error_hook(Hook&& hook) {
+  try {
+    hook();
+  } catch (const abi::__forced_unwind&) {
+    throw;  // thread cancellation must unwind; swallowing it aborts the process
+  } catch (...) {
+    fmt::print(stderr, "socketserver: handle_error() threw: {}\n", current_exception_message());
+  }
+}
+
+}  // namespace socketserver::detail
+
+#endif  // SOCKETSERVER_DETAIL_EXCEPTION_HPP

@@ -1,0 +1,150 @@
+#ifndef SOCKETSERVER_FORKING_MIXIN_HPP
+#define SOCKETSERVER_FORKING_MIXIN_HPP
+
+#include <cxxabi.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <socketserver/address.hpp>
+#include <socketserver/detail/exception.hpp>
+#include <socketserver/detail/file_descriptor.hpp>
+#include <socketserver/detail/poll.hpp>
+#include <socketserver/request.hpp>
+#include <socketserver/seconds.hpp>
+
+namespace socketserver {
+
+/// Runs each request in a child process of its own (Python's ForkingMixIn).
+///
+/// Processes: the serving process accepts, forks, records the child in active_children and
+/// closes its copy of the connection. The child closes its copy of the listening socket, runs
+/// the handler, shutdown_request() and, on error, handle_error(), then leaves with _exit():
+/// status 0 on success, 1 after an error. The parent reaps finished children in
+/// service_actions() and handle_timeout(), and waits while max_children are running.
+/// Only the server's own children are ever reaped: a child that your program forked itself
+/// is left to you.
+template <class Server>
+class ForkingMixIn : public Server {
+ public:
+  /// Takes the server's constructor arguments; sets timeout to 300 seconds, as Python does.
+  template <class... Args>
+  explicit ForkingMixIn(Args&&... args) : Server(std::forward<Args>(args)...) {
+    this->timeout = Seconds(300);
+  }
+
+  ~ForkingMixIn() override {
+    Server::server_close();
+    collect_children(block_on_close);
+  }
+
+  /// The most children at once; at the limit the serving loop waits for one to exit.
+  std::size_t max_children = 40;
+  /// When true (the default), server_close() waits for every child to exit.
+  bool block_on_close = true;
+  /// The process ids of children still running or not yet reaped.
+  std::set<pid_t> active_children;
+
+  /// Reaps children that have exited. While max_children or more are active, first waits
+  /// for one to exit; with `blocking`, waits for all of them.
+  void collect_children(bool blocking = false) {
+    while (active_children.size() >= max_children && !active_children.empty()) wait_for_any_child();
+    for (auto it = active_children.begin(); it != active_children.end();) {
+      const pid_t pid = *it;
+      int status = 0;
+      pid_t got;
+      do {
+        got = ::waitpid(pid, &status, blocking ? 0 : WNOHANG);
+      } while (got < 0 && errno == EINTR);
+      // 0: still running. -1 (ECHILD): reaped by someone else, so gone all the same.
+      it = got == 0 ? std::next(it) : active_children.erase(it);
+    }
+  }
+
+  /// Calls collect_children(). May be overridden.
+  void handle_timeout() override { collect_children(); }
+  /// Calls collect_children(). May be overridden.
+  void service_actions() override { collect_children(); }
+
+  /// Forks a child that runs the request. May be overridden.
+  void process_request(Request& request, const Address& client_address) override {
+    std::fflush(nullptr);  // or the child would write the parent's buffered output again
+    const pid_t pid = ::fork();
+    if (pid < 0) detail::throw_errno("fork");
+    if (pid > 0) {
+      active_children.insert(pid);
+      this->close_request(request);
+      return;
+    }
+    this->after_fork_in_child();
+    int status = 1;
+    try {
+      this->finish_request(request, client_address);
+      status = 0;
+    } catch (const abi::__forced_unwind&) {
+      ::_exit(1);
+    } catch (...) {
+      detail::call_error_hook([&] { this->handle_error(request, client_address); });
+    }
+    try {
+      this->shutdown_request(request);
+    } catch (...) {
+    }
+    std::fflush(nullptr);
+    ::_exit(status);
+  }
+
+  /// Closes the server socket, then reaps the children, waiting for them when block_on_close
+  /// is set.
+  void server_close() override {
+    Server::server_close();
+    collect_children(block_on_close);
+  }
+
+ private:
+  // Blocks until one of our own children exits, then reaps it. waitpid(-1) would be simpler
+  // but can reap a child the program forked for itself (CPython's collect_children does);
+  // polling the children's pidfds waits for ours alone.
+  void wait_for_any_child() {
+    std::vector<pid_t> pids;
+    std::vector<pollfd> fds;
+    std::vector<detail::FileDescriptor> owned;
+    for (const pid_t pid : active_children) {
+      const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      if (fd < 0) {
+        // ESRCH: gone already. Otherwise no pidfds (Linux before 5.3): wait for this one.
+        int status;
+        if (errno != ESRCH) {
+          while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+          }
+        }
+        active_children.erase(pid);
+        return;
+      }
+      owned.emplace_back(fd);
+      pids.push_back(pid);
+      fds.push_back({fd, POLLIN, 0});
+    }
+    while (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno != EINTR) detail::throw_errno("poll");
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      int status;
+      if (::waitpid(pids[i], &status, WNOHANG) != 0) active_children.erase(pids[i]);
+    }
+  }
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_FORKING_MIXIN_HPP

@@ -1,0 +1,84 @@
+#ifndef SOCKETSERVER_REQUEST_HPP
+#define SOCKETSERVER_REQUEST_HPP
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <socketserver/byte_stream.hpp>
+#include <socketserver/datagram_socket.hpp>
+
+namespace socketserver {
+
+/// One request, as the server's hooks and the handler see it (Python's `request`).
+///
+/// A stream server's request owns the connection: a ByteStream, normally a SocketStream, closed
+/// when the Request is closed or destroyed. A datagram server's request is the packet received
+/// and the server's socket to answer from (Python's `(data, socket)` pair).
+///
+/// Ownership: the serving loop owns each Request until process_request(); a mixin that hands
+/// the request to a thread or a child process moves it there, and the loop's copy is left
+/// empty. Move-only.
+class Request {
+ public:
+  /// An empty request (what a moved-from request becomes).
+  Request() = default;
+
+  /// A stream request owning `stream`.
+  explicit Request(std::unique_ptr<ByteStream> stream) noexcept : stream_(std::move(stream)) {}
+
+  /// A datagram request: `packet` as received, answered through `socket`.
+  Request(std::string packet, DatagramSocket& socket) : packet_(std::move(packet)), socket_(&socket) {}
+
+  Request(Request&&) noexcept = default;
+  Request& operator=(Request&&) noexcept = default;
+
+  /// True for a stream request, false for a datagram or empty one.
+  bool is_stream() const noexcept { return stream_ != nullptr; }
+
+  /// True unless empty.
+  explicit operator bool() const noexcept { return stream_ != nullptr || socket_ != nullptr; }
+
+  /// The connection of a stream request. Throws std::logic_error for any other request.
+  ByteStream& stream() const {
+    if (!stream_) throw std::logic_error("not a stream request");
+    return *stream_;
+  }
+
+  /// The datagram of a datagram request (empty for a stream request).
+  const std::string& packet() const noexcept { return packet_; }
+
+  /// The server socket of a datagram request. Throws std::logic_error for any other request.
+  DatagramSocket& socket() const {
+    if (!socket_) throw std::logic_error("not a datagram request");
+    return *socket_;
+  }
+
+  /// Python's request.recv(n) on a stream request.
+  std::string recv(std::size_t n) const { return stream().recv(n); }
+
+  /// Python's request.sendall(data) on a stream request.
+  void sendall(std::string_view data) const { stream().sendall(data); }
+
+  /// Python's request.fileno(): the connection's (or datagram socket's) descriptor, or -1.
+  int fileno() const noexcept {
+    if (stream_) return stream_->native_handle();
+    return socket_ ? socket_->native_handle() : -1;
+  }
+
+  /// Closes a stream request's connection; nothing for a datagram request.
+  void close() noexcept {
+    if (stream_) stream_->close();
+  }
+
+ private:
+  std::unique_ptr<ByteStream> stream_;
+  std::string packet_;
+  DatagramSocket* socket_ = nullptr;
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_REQUEST_HPP

@@ -1,0 +1,63 @@
+#ifndef SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP
+#define SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP
+
+#include <optional>
+#include <system_error>
+
+#include <socketserver/base_request_handler.hpp>
+#include <socketserver/buffered_reader.hpp>
+#include <socketserver/buffered_writer.hpp>
+#include <socketserver/seconds.hpp>
+
+namespace socketserver {
+
+/// A handler for stream servers (TCP, Unix stream) that reads `rfile` and writes `wfile`.
+///
+/// ```
+/// struct Upper : socketserver::StreamRequestHandler {
+///   void handle() override {
+///     while (auto line = rfile.readline()) wfile.write(to_upper(*line));
+///   }
+/// };
+/// ```
+/// wfile is buffered and flushed before rfile waits for input and after handle() returns, so
+/// a reply never waits behind a request that has not arrived. Differences from Python: Nagle's
+/// algorithm is off by default, wfile is buffered, and readline() without a size is capped by
+/// rfile.max_line (docs/python-mapping.md).
+class StreamRequestHandler : public BaseRequestHandler {
+ public:
+  /// Limit on each wait for the peer (Python's `timeout`); std::nullopt waits for ever.
+  /// Set it in your constructor or in setup() before calling StreamRequestHandler::setup().
+  std::optional<Seconds> timeout;
+
+  /// Sets TCP_NODELAY, so small replies leave at once. Python's default is false; ours is true.
+  bool disable_nagle_algorithm = true;
+
+  /// The buffered reader over the connection.
+  BufferedReader rfile;
+  /// The buffered writer over the connection.
+  BufferedWriter wfile;
+
+  /// Applies timeout and disable_nagle_algorithm and attaches rfile and wfile. An override
+  /// must call it.
+  void setup() override {
+    ByteStream& stream = request->stream();
+    stream.set_timeout(timeout);
+    if (disable_nagle_algorithm) stream.set_no_delay(true);
+    wfile = BufferedWriter(stream);
+    rfile = BufferedReader(stream, &wfile);
+  }
+
+  /// Flushes wfile. As in Python, a socket error on this last flush is ignored: the peer has
+  /// gone and there is no one left to tell.
+  void finish() override {
+    try {
+      wfile.flush();
+    } catch (const std::system_error&) {
+    }
+  }
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP

@@ -1,0 +1,135 @@
+#ifndef SOCKETSERVER_THREADING_MIXIN_HPP
+#define SOCKETSERVER_THREADING_MIXIN_HPP
+
+#include <cxxabi.h>
+
+#include <atomic>
+#include <cstddef>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <socketserver/address.hpp>
+#include <socketserver/detail/exception.hpp>
+#include <socketserver/request.hpp>
+
+namespace socketserver {
+
+/// Runs each request on a thread of its own (Python's ThreadingMixIn).
+///
+/// ```
+/// using MyServer = socketserver::ThreadingMixIn<socketserver::TCPServer<MyHandler>>;
+/// ```
+/// Threads: the serving thread accepts and starts one std::thread per request; that thread
+/// owns the Request (moved into it) and runs the handler, shutdown_request() and, on error,
+/// handle_error(). Finished threads are joined when the next request starts, so a long-running
+/// server holds no dead threads.
+///
+/// Difference from Python: a C++ thread cannot outlive the server it uses, so the destructor
+/// always waits for every thread, daemon_threads or not. Call shutdown() and server_close()
+/// before the server goes out of scope while handlers may still run: the destructor is a last
+/// resort that cannot call your server subclass's overrides any more.
+template <class Server>
+class ThreadingMixIn : public Server {
+ public:
+  using Server::Server;
+
+  ~ThreadingMixIn() override {
+    Server::server_close();
+    join(true);
+  }
+
+  /// When true, server_close() does not wait for request threads (Python's daemon_threads).
+  bool daemon_threads = false;
+  /// When true (the default), server_close() waits for the non-daemon request threads.
+  bool block_on_close = true;
+
+  /// Starts a thread that runs the request. May be overridden.
+  void process_request(Request& request, const Address& client_address) override {
+    std::lock_guard lock(mutex_);
+    reap_finished();
+    Worker& worker = workers_.emplace_back();
+    worker.daemon = daemon_threads;
+    try {
+      worker.thread = std::thread([this, &worker, request = std::move(request), client_address]() mutable {
+        struct MarkDone {  // also when the thread is cancelled
+          std::atomic<bool>& done;
+          ~MarkDone() { done.store(true, std::memory_order_release); }
+        } mark{worker.done};
+        process_request_thread(request, client_address);
+      });
+    } catch (...) {
+      workers_.pop_back();
+      throw;
+    }
+  }
+
+  /// Closes the server socket, then waits for the request threads when block_on_close is set
+  /// (daemon threads excepted).
+  void server_close() override {
+    Server::server_close();
+    if (block_on_close) join(false);
+  }
+
+  /// Request threads started and not yet joined (finished ones are joined at the next request).
+  std::size_t thread_count() const {
+    std::lock_guard lock(mutex_);
+    return workers_.size();
+  }
+
+ protected:
+  /// The body of a request thread: Python's process_request_thread().
+  virtual void process_request_thread(Request& request, const Address& client_address) {
+    try {
+      this->finish_request(request, client_address);
+    } catch (const abi::__forced_unwind&) {
+      this->shutdown_request(request);
+      throw;
+    } catch (...) {
+      detail::call_error_hook([&] { this->handle_error(request, client_address); });
+    }
+    this->shutdown_request(request);
+  }
+
+ private:
+  struct Worker {
+    std::thread thread;
+    std::atomic<bool> done{false};
+    bool daemon = false;
+  };
+
+  // Joins threads that have finished; they are exiting, so join() returns at once.
+  void reap_finished() {
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done.load(std::memory_order_acquire)) {
+        it->thread.join();
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // Waits for the request threads (daemon ones only when `all`), outside the lock so that a
+  // handler may still reach the server.
+  void join(bool all) {
+    std::list<Worker> joining;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = workers_.begin(); it != workers_.end();) {
+        auto next = std::next(it);
+        if (all || !it->daemon) joining.splice(joining.end(), workers_, it);
+        it = next;
+      }
+    }
+    for (Worker& worker : joining) worker.thread.join();
+  }
+
+  mutable std::mutex mutex_;
+  std::list<Worker> workers_;  // a list: each thread holds a reference to its own entry
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_THREADING_MIXIN_HPP

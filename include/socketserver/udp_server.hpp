@@ -1,0 +1,28 @@
+#ifndef SOCKETSERVER_UDP_SERVER_HPP
+#define SOCKETSERVER_UDP_SERVER_HPP
+
+#include <string>
+#include <utility>
+
+#include <asio/ip/udp.hpp>
+
+#include <socketserver/address.hpp>
+#include <socketserver/datagram_server.hpp>
+
+namespace socketserver {
+
+/// A UDP server that runs one `Handler` per request on the serving thread (Python's UDPServer).
+///
+/// Layer ThreadingMixIn or ForkingMixIn on it to serve requests concurrently, or use the
+/// ready combinations (ThreadingUDPServer, ForkingUDPServer).
+template <DatagramHandler Handler>
+class UDPServer : public BasicDatagramServer<Handler, asio::ip::udp> {
+ public:
+  /// Binds to `server_address`, unless `bind_and_activate` is false.
+  explicit UDPServer(Address server_address, bool bind_and_activate = true)
+      : BasicDatagramServer<Handler, asio::ip::udp>(std::move(server_address), bind_and_activate) {}
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_UDP_SERVER_HPP

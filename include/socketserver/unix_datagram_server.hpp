@@ -1,0 +1,29 @@
+#ifndef SOCKETSERVER_UNIX_DATAGRAM_SERVER_HPP
+#define SOCKETSERVER_UNIX_DATAGRAM_SERVER_HPP
+
+#include <string>
+#include <utility>
+
+#include <asio/local/datagram_protocol.hpp>
+
+#include <socketserver/address.hpp>
+#include <socketserver/datagram_server.hpp>
+
+namespace socketserver {
+
+/// A Unix datagram-socket server that runs one `Handler` per request on the serving thread (Python's UnixDatagramServer).
+///
+/// Layer ThreadingMixIn or ForkingMixIn on it to serve requests concurrently, or use the
+/// ready combinations (ThreadingUnixDatagramServer, ForkingUnixDatagramServer).
+template <DatagramHandler Handler>
+class UnixDatagramServer : public BasicDatagramServer<Handler, asio::local::datagram_protocol> {
+ public:
+  /// Binds to the socket file `path`, unless `bind_and_activate` is false. server_close()
+  /// removes the file. A peer that wants replies must bind its own socket to a path.
+  explicit UnixDatagramServer(std::string path, bool bind_and_activate = true)
+      : BasicDatagramServer<Handler, asio::local::datagram_protocol>(Address::from_path(std::move(path)), bind_and_activate) {}
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_UNIX_DATAGRAM_SERVER_HPP
