@@ -1,0 +1,232 @@
+// Helpers shared by the tests: a serving thread, blocking loopback clients with timeouts (so a
+// broken server fails a test instead of hanging it), temporary socket paths, descriptor counts.
+#ifndef SOCKETSERVER_TESTS_TEST_SUPPORT_HPP
+#define SOCKETSERVER_TESTS_TEST_SUPPORT_HPP
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include <socketserver/address.hpp>
+#include <socketserver/base_server.hpp>
+#include <socketserver/detail/file_descriptor.hpp>
+
+namespace test {
+
+using namespace std::chrono_literals;
+
+// How long a client waits for the server before the test fails.
+inline constexpr int io_timeout_seconds = 10;
+
+[[noreturn]] inline void fail(const char* what) { throw std::system_error(errno, std::system_category(), what); }
+
+// Runs server.serve_forever() on a thread; the destructor shuts it down and joins.
+class ServerThread {
+ public:
+  explicit ServerThread(socketserver::BaseServer& server, socketserver::Seconds poll_interval = 10ms)
+      : server_(server), thread_([this, poll_interval] { server_.serve_forever(poll_interval); }) {}
+  ServerThread(const ServerThread&) = delete;
+  ServerThread& operator=(const ServerThread&) = delete;
+  ~ServerThread() { stop(); }
+
+  // Calls shutdown() and joins; idempotent.
+  void stop() {
+    if (!thread_.joinable()) return;
+    server_.shutdown();
+    thread_.join();
+  }
+  // Joins without calling shutdown() (when a handler is expected to stop the loop).
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  socketserver::BaseServer& server_;
+  std::thread thread_;
+};
+
+// A blocking socket with receive and send timeouts.
+class Client {
+ public:
+  // Connects a stream socket to `address` (IP or Unix).
+  static Client connect(const socketserver::Address& address) { return Client(address, SOCK_STREAM); }
+  // A datagram socket connected to `address`; for Unix, bound to `own_path` so replies can come back.
+  static Client datagram(const socketserver::Address& address, const std::string& own_path = {}) {
+    return Client(address, SOCK_DGRAM, own_path);
+  }
+
+  int fd() const { return fd_.get(); }
+
+  void send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0) fail("send");
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  // One recv(); empty at end of stream. Throws on timeout.
+  std::string recv(std::size_t n = 65536) {
+    std::string buf(n, '\0');
+    const ssize_t got = ::recv(fd(), buf.data(), buf.size(), 0);
+    if (got < 0) fail("recv");
+    buf.resize(static_cast<std::size_t>(got));
+    return buf;
+  }
+  // Reads until "\n" (included) or end of stream.
+  std::string recv_line() {
+    std::string line;
+    char c;
+    for (;;) {
+      const ssize_t got = ::recv(fd(), &c, 1, 0);
+      if (got < 0) fail("recv");
+      if (got == 0) return line;
+      line += c;
+      if (c == '\n') return line;
+    }
+  }
+  // Reads until the peer closes.
+  std::string recv_all() {
+    std::string all;
+    for (std::string part = recv(); !part.empty(); part = recv()) all += part;
+    return all;
+  }
+  void shutdown_write() { ::shutdown(fd(), SHUT_WR); }
+  void close() { fd_.reset(); }
+
+ private:
+  Client(const socketserver::Address& address, int type, const std::string& own_path = {}) {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    int family = AF_UNIX;
+    if (address.is_unix()) {
+      auto* un = reinterpret_cast<sockaddr_un*>(&storage);
+      un->sun_family = AF_UNIX;
+      std::strncpy(un->sun_path, address.path().c_str(), sizeof un->sun_path - 1);
+      length = sizeof(sockaddr_un);
+    } else if (address.host().find(':') != std::string::npos) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
+      family = in6->sin6_family = AF_INET6;
+      in6->sin6_port = htons(address.port());
+      if (::inet_pton(AF_INET6, address.host().c_str(), &in6->sin6_addr) != 1) fail("inet_pton");
+      length = sizeof(sockaddr_in6);
+    } else {
+      auto* in = reinterpret_cast<sockaddr_in*>(&storage);
+      family = in->sin_family = AF_INET;
+      in->sin_port = htons(address.port());
+      if (::inet_pton(AF_INET, address.host().c_str(), &in->sin_addr) != 1) fail("inet_pton");
+      length = sizeof(sockaddr_in);
+    }
+    fd_.reset(::socket(family, type | SOCK_CLOEXEC, 0));
+    if (!fd_) fail("socket");
+    const timeval tv{io_timeout_seconds, 0};
+    ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (!own_path.empty()) {
+      sockaddr_un own{};
+      own.sun_family = AF_UNIX;
+      std::strncpy(own.sun_path, own_path.c_str(), sizeof own.sun_path - 1);
+      if (::bind(fd(), reinterpret_cast<sockaddr*>(&own), sizeof own) < 0) fail("bind");
+    }
+    if (::connect(fd(), reinterpret_cast<sockaddr*>(&storage), length) < 0) fail("connect");
+  }
+
+  socketserver::detail::FileDescriptor fd_;
+};
+
+// A fresh directory for socket files, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/socketserver-test-XXXXXX";
+    if (::mkdtemp(name) == nullptr) fail("mkdtemp");
+    path_ = name;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    if (DIR* dir = ::opendir(path_.c_str())) {
+      while (const dirent* entry = ::readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name != "." && name != "..") ::unlink((path_ + "/" + name).c_str());
+      }
+      ::closedir(dir);
+    }
+    ::rmdir(path_.c_str());
+  }
+  std::string path(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+// The number of descriptors this process has open.
+inline int count_open_fds() {
+  int count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) fail("opendir");
+  while (const dirent* entry = ::readdir(dir)) count += entry->d_name[0] != '.';
+  ::closedir(dir);
+  return count - 1;  // the directory stream itself
+}
+
+// Sends what the process writes to stderr into a temporary file until finish() returns it.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    char name[] = "/tmp/socketserver-stderr-XXXXXX";
+    file_ = ::mkstemp(name);
+    if (saved_ < 0 || file_ < 0) fail("mkstemp");
+    ::unlink(name);
+    ::dup2(file_, 2);
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  ~StderrCapture() {
+    restore();
+    if (file_ >= 0) ::close(file_);
+  }
+  std::string finish() {
+    restore();
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    ::lseek(file_, 0, SEEK_SET);
+    while ((n = ::read(file_, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+    return text;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  int saved_ = -1;
+  int file_ = -1;
+};
+
+// Whether `fd` is an open descriptor.
+inline bool fd_is_open(int fd) { return fd >= 0 && ::fcntl(fd, F_GETFD) != -1; }
+
+}  // namespace test
+
+#endif  // SOCKETSERVER_TESTS_TEST_SUPPORT_HPP
