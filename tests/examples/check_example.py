@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Runs one example server against real clients: a Python socket client and nc.
+
+usage: check_example.py uppercase_echo|get_time BINARY NC
+
+Starts BINARY on 127.0.0.1 port 0, reads the address it prints, talks to it, then sends
+SIGTERM (and, on a second run, SIGINT) and expects exit status 0. Every wait is bounded.
+"""
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+TIMEOUT = 10
+
+
+def start(binary):
+    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
+    if not match:
+        proc.kill()
+        sys.exit(f"unexpected first line from {binary}: {line!r}")
+    return proc, int(match.group(1))
+
+
+def python_client(port, payload):
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def nc_client(nc, port, payload):
+    done = subprocess.run([nc, "-N", "-w", str(TIMEOUT), "127.0.0.1", str(port)], input=payload,
+                          capture_output=True, timeout=TIMEOUT)
+    if done.returncode != 0:
+        sys.exit(f"nc failed ({done.returncode}): {done.stderr!r}")
+    return done.stdout
+
+
+def stop(proc, sig):
+    proc.send_signal(sig)
+    try:
+        status = proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        sys.exit(f"server did not exit within {TIMEOUT}s of {sig.name}")
+    if status != 0:
+        sys.exit(f"server exited with {status} after {sig.name}: {proc.stderr.read()!r}")
+
+
+def expect(what, got, want):
+    if isinstance(want, re.Pattern):
+        ok = want.fullmatch(got) is not None
+    else:
+        ok = got == want
+    if not ok:
+        sys.exit(f"{what}: got {got!r}, want {want!r}")
+    print(f"ok: {what}")
+
+
+def check_uppercase(binary, nc):
+    proc, port = start(binary)
+    expect("python client", python_client(port, b"hello\nMixed Case 123\n"), b"HELLO\nMIXED CASE 123\n")
+    expect("python client, last line without newline", python_client(port, b"abc\ndef"), b"ABC\nDEF")
+    expect("nc", nc_client(nc, port, b"from nc\n"), b"FROM NC\n")
+    stop(proc, signal.SIGTERM)
+
+
+def check_get_time(binary, nc):
+    proc, port = start(binary)
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n"
+    before = time.strftime("%Y-%m-%d %H:%M", time.localtime()).encode()
+    got = python_client(port, b"get_time\n")
+    expect("python client", got, re.compile(stamp.encode()))
+    after = time.strftime("%Y-%m-%d %H:%M", time.localtime()).encode()
+    expect("local time", got[:16] in (before, after), True)
+    expect("bare request, as the seed's client sends it", nc_client(nc, port, b"get_time"), re.compile(stamp.encode()))
+    expect("invalid request", python_client(port, b"get_date\n"),
+           b"error: invalid request 'get_date', expected 'get_time'\n")
+    stop(proc, signal.SIGTERM)
+
+
+def check_help_and_errors(binary):
+    done = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
+    expect("--help exits 0", done.returncode, 0)
+    expect("--help names the options", all(o in done.stdout for o in ("--host", "--port", "--help")), True)
+    done = subprocess.run([binary, "--port", "x"], capture_output=True, text=True, timeout=TIMEOUT)
+    expect("a bad port exits 2", done.returncode, 2)
+    # A port already in use: a clear error and status 1, not a crash.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([binary, "--port", str(port)], capture_output=True, text=True, timeout=TIMEOUT)
+        expect("a busy port exits 1", done.returncode, 1)
+        expect("the error names bind", "bind" in done.stderr, True)
+    proc, _ = start(binary)
+    stop(proc, signal.SIGINT)
+    print("ok: SIGINT exits 0")
+
+
+def main():
+    name, binary, nc = sys.argv[1:4]
+    {"uppercase_echo": check_uppercase, "get_time": check_get_time}[name](binary, nc)
+    check_help_and_errors(binary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+// UDPServer: binding, the echo round trip, replies through the request's socket, truncation to
+// max_packet_size, IPv6, and the SO_REUSEADDR default.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <socketserver/base_request_handler.hpp>
+#include <socketserver/datagram_request_handler.hpp>
+#include <socketserver/udp_server.hpp>
+
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using socketserver::Address;
+
+namespace {
+
+struct Echo : socketserver::DatagramRequestHandler {
+  void handle() override { wfile.write(rfile.read()); }
+};
+
+// Python's `data, sock = self.request; sock.sendto(data, self.client_address)`.
+struct RawEcho : socketserver::BaseRequestHandler {
+  void handle() override { request->socket().sendto(request->packet(), client_address); }
+};
+
+// The socket's bound name, as an Address.
+Address sockname(int fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0) test::fail("getsockname");
+  char host[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return Address(host, ntohs(in6->sin6_port));
+  }
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+  ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+  return Address(host, ntohs(in->sin_port));
+}
+
+}  // namespace
+
+TEST_CASE("UDPServer echoes a datagram for each of three clients, then closes", "[udp]") {
+  // CPython's test_UDPServer: bound name, serve in a thread, three clients, shutdown, close.
+  socketserver::UDPServer<Echo> server({"127.0.0.1", 0});
+  CHECK(server.server_address().port() != 0);
+  CHECK(server.server_address() == sockname(server.fileno()));
+  {
+    test::ServerThread serving(server);
+    for (int i = 0; i < 3; ++i) {
+      auto client = test::Client::datagram(server.server_address());
+      client.send("datagram " + std::to_string(i) + "\n");
+      CHECK(client.recv() == "datagram " + std::to_string(i) + "\n");
+    }
+    serving.stop();
+  }
+  server.server_close();
+  CHECK(server.fileno() == -1);
+}
+
+TEST_CASE("a BaseRequestHandler replies through request->socket().sendto()", "[udp][handler]") {
+  socketserver::UDPServer<RawEcho> server({"127.0.0.1", 0});
+  auto client = test::Client::datagram(server.server_address());
+  client.send("raw packet");
+  server.handle_request();
+  CHECK(client.recv() == "raw packet");
+}
+
+TEST_CASE("a datagram longer than max_packet_size is truncated", "[udp]") {
+  socketserver::UDPServer<RawEcho> server({"127.0.0.1", 0});
+  CHECK(server.max_packet_size == 8192);  // Python's default
+  server.max_packet_size = 4;
+  auto client = test::Client::datagram(server.server_address());
+  client.send("abcdefgh");
+  server.handle_request();
+  CHECK(client.recv() == "abcd");
+  // The rest of that datagram is gone, not read as a second request.
+  client.send("xy");
+  server.handle_request();
+  CHECK(client.recv() == "xy");
+}
+
+TEST_CASE("UDPServer serves IPv6 on ::1", "[udp]") {
+  std::optional<socketserver::UDPServer<Echo>> server;
+  try {
+    server.emplace(Address("::1", 0));
+  } catch (const std::system_error& e) {
+    WARN("skipped: cannot bind ::1: " << e.what());
+    return;
+  }
+  CHECK(server->server_address().host() == "::1");
+  CHECK(server->server_address() == sockname(server->fileno()));
+  test::ServerThread serving(*server);
+  auto client = test::Client::datagram(server->server_address());
+  client.send("over IPv6");
+  CHECK(client.recv() == "over IPv6");
+}
+
+TEST_CASE("allow_reuse_address defaults to false, so a second server cannot take the port", "[udp]") {
+  socketserver::UDPServer<Echo> server({"127.0.0.1", 0});
+  CHECK_FALSE(server.allow_reuse_address);
+  int on = -1;
+  socklen_t length = sizeof on;
+  REQUIRE(::getsockopt(server.fileno(), SOL_SOCKET, SO_REUSEADDR, &on, &length) == 0);
+  CHECK(on == 0);
+  CHECK_THROWS_AS(socketserver::UDPServer<Echo>(server.server_address()), std::system_error);
+}
