@@ -24,9 +24,7 @@ TEST_CASE("an IP address has a host and a port and prints as host:port", "[addre
   CHECK(os.str() == "127.0.0.1:9999");
 }
 
-TEST_CASE("an IPv6 address prints in brackets", "[address]") {
-  CHECK(Address("::1", 80).to_string() == "[::1]:80");
-}
+TEST_CASE("an IPv6 address prints in brackets", "[address]") { CHECK(Address("::1", 80).to_string() == "[::1]:80"); }
 
 TEST_CASE("a Unix address has a path and no host", "[address]") {
   const Address a = Address::from_path("/run/app.sock");

@@ -3,11 +3,11 @@
 
 #include <pthread.h>
 
-#include <asio/post.hpp>
 #include <algorithm>
+#include <asio/post.hpp>
 #include <atomic>
-#include <future>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -135,7 +135,7 @@ TEST_CASE("shutdown right after the serving thread starts always ends the loop",
 
 TEST_CASE("shutdown before serve_forever makes the next serve_forever return at once", "[base_server]") {
   socketserver::TCPServer<Echo> server({"127.0.0.1", 0});
-  server.shutdown();  // nothing is serving: returns without waiting
+  server.shutdown();            // nothing is serving: returns without waiting
   server.serve_forever(3600s);  // returns at once: the request is pending
   // The request was consumed: a new loop serves again.
   test::ServerThread serving(server);
@@ -225,8 +225,8 @@ TEST_CASE("hooks run in Python's order for an accepted request", "[base_server][
   client.send("hello\n");
   server.handle_request();
   CHECK(client.recv_all() == "ok\n");
-  CHECK(events.events() == std::vector<std::string>{"verify_request", "process_request", "finish_request", "setup", "handle",
-                                                    "finish", "shutdown_request", "close_request"});
+  CHECK(events.events() == std::vector<std::string>{"verify_request", "process_request", "finish_request", "setup",
+                                                    "handle", "finish", "shutdown_request", "close_request"});
 }
 
 TEST_CASE("verify_request returning false shuts the request down unanswered", "[base_server][hooks]") {
@@ -241,7 +241,8 @@ TEST_CASE("verify_request returning false shuts the request down unanswered", "[
   CHECK(events.events() == std::vector<std::string>{"verify_request", "shutdown_request", "close_request"});
 }
 
-TEST_CASE("a handler exception reaches handle_error once, after finish, and the server goes on", "[base_server][hooks]") {
+TEST_CASE("a handler exception reaches handle_error once, after finish, and the server goes on",
+          "[base_server][hooks]") {
   Recorder events;
   recorder = &events;
   RecordingServer server;
@@ -249,8 +250,9 @@ TEST_CASE("a handler exception reaches handle_error once, after finish, and the 
   client.send("raise\n");
   server.handle_request();
   CHECK(client.recv_all().empty());
-  CHECK(events.events() == std::vector<std::string>{"verify_request", "process_request", "finish_request", "setup", "handle",
-                                                    "finish", "handle_error: boom", "shutdown_request", "close_request"});
+  CHECK(events.events() == std::vector<std::string>{"verify_request", "process_request", "finish_request", "setup",
+                                                    "handle", "finish", "handle_error: boom", "shutdown_request",
+                                                    "close_request"});
   auto second = test::Client::connect(server.server_address());
   second.send("fine\n");
   server.handle_request();
@@ -275,7 +277,7 @@ TEST_CASE("an exiting exception (thread cancellation) is not passed to handle_er
   auto client = test::Client::connect(server.server_address());
   std::thread t([&] { server.serve_forever(); });
   CHECK(client.recv_all().empty());  // the request was shut down as the thread unwound
-  t.join();                           // the serving thread ended; serve_forever() cleaned up
+  t.join();                          // the serving thread ended; serve_forever() cleaned up
   CHECK(server.errors == 0);
   CHECK(server.shutdowns == 1);
   server.shutdown();  // no loop is running: returns at once

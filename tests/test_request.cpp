@@ -12,7 +12,9 @@
 namespace {
 class FakeSocket final : public socketserver::DatagramSocket {
  public:
-  void sendto(std::string_view data, const socketserver::Address& to) override { sent = std::string(data) + "@" + to.to_string(); }
+  void sendto(std::string_view data, const socketserver::Address& to) override {
+    sent = std::string(data) + "@" + to.to_string();
+  }
   int native_handle() const noexcept override { return 42; }
   std::string sent;
 };

@@ -13,11 +13,11 @@
 #include <thread>
 #include <utility>
 
+#include <fmt/format.h>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <fmt/format.h>
 
 #include <socketserver/address.hpp>
 #include <socketserver/detail/exception.hpp>
@@ -97,7 +97,8 @@ class BaseServer {
   /// came in time. No timeout (the default) waits for ever.
   void handle_request() {
     using clock = std::chrono::steady_clock;
-    const auto deadline = timeout ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point::max();
+    const auto deadline =
+        timeout ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point::max();
     for (;;) {
       std::optional<Seconds> left;
       if (timeout) left = std::max(Seconds(0), Seconds(deadline - clock::now()));

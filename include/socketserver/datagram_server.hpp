@@ -28,8 +28,8 @@ namespace socketserver {
 /// A handler a datagram server can run: a default-constructible BaseRequestHandler that is
 /// not a StreamRequestHandler.
 template <class H>
-concept DatagramHandler =
-    std::derived_from<H, BaseRequestHandler> && std::default_initializable<H> && !std::derived_from<H, StreamRequestHandler>;
+concept DatagramHandler = std::derived_from<H, BaseRequestHandler> && std::default_initializable<H> &&
+    !std::derived_from<H, StreamRequestHandler>;
 
 /// A bound datagram socket that runs a `Handler` for each datagram received: what UDPServer
 /// and UnixDatagramServer are made of.
@@ -76,7 +76,8 @@ class BasicDatagramServer : public BaseServer {
     if (allow_reuse_address) socket_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && allow_reuse_port) {
       const int on = 1;
-      if (::setsockopt(fileno(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) ec.assign(errno, std::system_category());
+      if (::setsockopt(fileno(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+        ec.assign(errno, std::system_category());
     }
     if (ec) throw std::system_error(ec, "setsockopt");
     socket_.bind(endpoint_, ec);
@@ -142,7 +143,8 @@ class BasicDatagramServer : public BaseServer {
     void sendto(std::string_view data, const Address& address) override {
       const auto to = detail::to_endpoint<Protocol>(address, server_.context());
       for (;;) {
-        if (::sendto(native_handle(), data.data(), data.size(), MSG_NOSIGNAL, to.data(), static_cast<socklen_t>(to.size())) >= 0)
+        if (::sendto(native_handle(), data.data(), data.size(), MSG_NOSIGNAL, to.data(),
+                     static_cast<socklen_t>(to.size())) >= 0)
           return;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
           detail::wait_ready(native_handle(), POLLOUT, std::nullopt);

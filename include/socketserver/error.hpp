@@ -36,9 +36,7 @@ inline const std::error_category& error_category() noexcept {
   return category;
 }
 
-inline std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 }  // namespace socketserver
 

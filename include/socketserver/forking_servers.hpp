@@ -1,8 +1,8 @@
 #ifndef SOCKETSERVER_FORKING_SERVERS_HPP
 #define SOCKETSERVER_FORKING_SERVERS_HPP
 
-#include <socketserver/tcp_server.hpp>
 #include <socketserver/forking_mixin.hpp>
+#include <socketserver/tcp_server.hpp>
 #include <socketserver/udp_server.hpp>
 #include <socketserver/unix_datagram_server.hpp>
 #include <socketserver/unix_stream_server.hpp>

@@ -28,8 +28,8 @@ namespace socketserver {
 /// A handler a stream server can run: a default-constructible BaseRequestHandler that is not
 /// a DatagramRequestHandler.
 template <class H>
-concept StreamHandler =
-    std::derived_from<H, BaseRequestHandler> && std::default_initializable<H> && !std::derived_from<H, DatagramRequestHandler>;
+concept StreamHandler = std::derived_from<H, BaseRequestHandler> && std::default_initializable<H> &&
+    !std::derived_from<H, DatagramRequestHandler>;
 
 /// A listening stream socket that accepts connections and runs a `Handler` for each: what
 /// TCPServer and UnixStreamServer are made of (Python's TCPServer, with the address family
@@ -81,7 +81,8 @@ class BasicStreamServer : public BaseServer {
       acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && allow_reuse_port) {
       const int on = 1;
-      if (::setsockopt(fileno(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) ec.assign(errno, std::system_category());
+      if (::setsockopt(fileno(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+        ec.assign(errno, std::system_category());
     }
     if (ec) throw std::system_error(ec, "setsockopt");
     acceptor_.bind(endpoint_, ec);

@@ -11,7 +11,8 @@
 
 namespace socketserver {
 
-/// A Unix datagram-socket server that runs one `Handler` per request on the serving thread (Python's UnixDatagramServer).
+/// A Unix datagram-socket server that runs one `Handler` per request on the serving thread (Python's
+/// UnixDatagramServer).
 ///
 /// Layer ThreadingMixIn or ForkingMixIn on it to serve requests concurrently, or use the
 /// ready combinations (ThreadingUnixDatagramServer, ForkingUnixDatagramServer).
@@ -21,7 +22,8 @@ class UnixDatagramServer : public BasicDatagramServer<Handler, asio::local::data
   /// Binds to the socket file `path`, unless `bind_and_activate` is false. server_close()
   /// removes the file. A peer that wants replies must bind its own socket to a path.
   explicit UnixDatagramServer(std::string path, bool bind_and_activate = true)
-      : BasicDatagramServer<Handler, asio::local::datagram_protocol>(Address::from_path(std::move(path)), bind_and_activate) {}
+      : BasicDatagramServer<Handler, asio::local::datagram_protocol>(Address::from_path(std::move(path)),
+                                                                     bind_and_activate) {}
 };
 
 }  // namespace socketserver

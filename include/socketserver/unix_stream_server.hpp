@@ -21,7 +21,8 @@ class UnixStreamServer : public BasicStreamServer<Handler, asio::local::stream_p
   /// Binds to the socket file `path` and listens, unless `bind_and_activate` is false. The file
   /// must not exist yet (bind fails with EADDRINUSE); server_close() removes it.
   explicit UnixStreamServer(std::string path, bool bind_and_activate = true)
-      : BasicStreamServer<Handler, asio::local::stream_protocol>(Address::from_path(std::move(path)), bind_and_activate) {}
+      : BasicStreamServer<Handler, asio::local::stream_protocol>(Address::from_path(std::move(path)),
+                                                                 bind_and_activate) {}
 };
 
 }  // namespace socketserver

@@ -47,7 +47,8 @@ class ScriptedStream final : public socketserver::ByteStream {
   std::vector<std::string> log;  // "read" and "write N", in call order
 
   std::size_t writes() const {
-    return static_cast<std::size_t>(std::count_if(log.begin(), log.end(), [](const std::string& e) { return e != "read"; }));
+    return static_cast<std::size_t>(
+        std::count_if(log.begin(), log.end(), [](const std::string& e) { return e != "read"; }));
   }
 
  private:

@@ -36,8 +36,7 @@ typename Protocol::endpoint to_endpoint(const Address& address, asio::io_context
     asio::ip::basic_resolver<Protocol> resolver(context);
     const auto results = resolver.resolve(address.host(), std::to_string(address.port()), ec);
     if (ec || results.empty())
-      throw std::system_error(ec ? ec : std::make_error_code(std::errc::host_unreachable),
-                              "resolve " + address.host());
+      throw std::system_error(ec ? ec : std::make_error_code(std::errc::host_unreachable), "resolve " + address.host());
     return results.begin()->endpoint();
   }
 }
