@@ -78,7 +78,7 @@ TEST_CASE("read(n) returns exactly n bytes across chunks, fewer only at end of s
   CHECK(rfile.readline(1) == "a");
   CHECK(rfile.read(6) == "bcdefg");
   CHECK(rfile.read(10) == "hij");
-  CHECK(rfile.read(10) == "");
+  CHECK(rfile.read(10).empty());
 }
 
 TEST_CASE("read(n) of a large size reads it all", "[reader]") {
@@ -94,7 +94,7 @@ TEST_CASE("read() returns everything up to end of stream", "[reader]") {
   BufferedReader rfile(stream);
   CHECK(rfile.readline() == "first\n");
   CHECK(rfile.read() == "second third");
-  CHECK(rfile.read() == "");
+  CHECK(rfile.read().empty());
 }
 
 TEST_CASE("range-for iterates over lines until end of stream", "[reader]") {

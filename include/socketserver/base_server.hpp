@@ -232,7 +232,8 @@ class BaseServer {
     } catch (const std::system_error&) {
       return;
     }
-    auto& [request, client_address] = next;
+    Request& request = next.first;
+    const Address& client_address = next.second;
     if (!request) return;
     try {
       if (verify_request(request, client_address)) {

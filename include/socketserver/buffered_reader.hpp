@@ -28,7 +28,7 @@ namespace socketserver {
 class BufferedReader {
  public:
   /// The default for max_line: 64 KiB, the limit Python's http.server puts on a header line.
-  static constexpr std::size_t default_max_line = 64 * 1024;
+  static constexpr std::size_t default_max_line = std::size_t{64} * 1024;
 
   /// An unattached reader; reads throw std::logic_error until one is assigned.
   BufferedReader() = default;
@@ -59,13 +59,13 @@ class BufferedReader {
   /// Up to `n` bytes: exactly `n` unless the stream ends first (then fewer, maybe none).
   std::string read(std::size_t n) {
     std::string out;
-    out.reserve(std::min(n, buffered() + 64 * 1024));
+    out.reserve(std::min(n, buffered() + std::size_t{64} * 1024));
     take_into(out, n);
     while (out.size() < n) {
       if (writer_) writer_->flush();
       const std::size_t old = out.size();
       // Large reads go straight into the result, without passing through the buffer.
-      out.resize(std::min(n, std::max(old * 2, old + 16 * 1024)));
+      out.resize(std::min(n, std::max(old * 2, old + std::size_t{16} * 1024)));
       const std::size_t got = stream().read_some({out.data() + old, out.size() - old});
       out.resize(old + got);
       if (got == 0) break;
@@ -78,7 +78,7 @@ class BufferedReader {
   std::string read() {
     std::string out;
     take_into(out, buffered());
-    char chunk[16 * 1024];
+    char chunk[std::size_t{16} * 1024];
     for (;;) {
       if (writer_) writer_->flush();
       const std::size_t got = stream().read_some(chunk);
@@ -114,7 +114,7 @@ class BufferedReader {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  static constexpr std::size_t chunk_size = 16 * 1024;
+  static constexpr std::size_t chunk_size = std::size_t{16} * 1024;
 
   ByteStream& stream() {
     if (stream_ == nullptr) throw std::logic_error("rfile used before the handler's setup()");

@@ -21,7 +21,7 @@ namespace socketserver {
 class BufferedWriter {
  public:
   /// The default for buffer_size.
-  static constexpr std::size_t default_buffer_size = 64 * 1024;
+  static constexpr std::size_t default_buffer_size = std::size_t{64} * 1024;
 
   /// An unattached writer; write() and flush() throw std::logic_error until one is assigned.
   BufferedWriter() = default;

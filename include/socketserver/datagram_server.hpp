@@ -51,8 +51,10 @@ class BasicDatagramServer : public BaseServer {
     socket_.open(endpoint_.protocol());
     if (bind_and_activate) {
       try {
-        server_bind();
-        server_activate();
+        // Qualified: a constructor cannot reach a subclass's override. Subclasses that override
+        // these pass bind_and_activate = false and call them after construction.
+        BasicDatagramServer::server_bind();
+        BasicDatagramServer::server_activate();
       } catch (...) {
         close_socket();
         throw;
@@ -76,7 +78,7 @@ class BasicDatagramServer : public BaseServer {
     if (allow_reuse_address) socket_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && allow_reuse_port) {
       const int on = 1;
-      if (::setsockopt(fileno(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+      if (::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
         ec.assign(errno, std::system_category());
     }
     if (ec) throw std::system_error(ec, "setsockopt");
