@@ -30,8 +30,9 @@ namespace socketserver {
 /// always waits for every thread, daemon_threads or not. Call shutdown() and server_close()
 /// before the server goes out of scope while handlers may still run: the destructor is a last
 /// resort that cannot call your server subclass's overrides any more.
+// The destructor is virtual through BaseServer; clang-tidy cannot see through the dependent base.
 template <class Server>
-class ThreadingMixIn : public Server {
+class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-class-destructor)
  public:
   using Server::Server;
 
