@@ -53,7 +53,8 @@ struct Members : socketserver::DatagramRequestHandler {
     socket->sendto("direct", client_address);
     const bool packet_set = packet == request->packet() && packet == "the packet";
     const bool socket_set = socket == &request->socket() && socket->native_handle() == server->fileno();
-    wfile.write(std::string(packet_set ? "packet ok" : "packet wrong") + (socket_set ? ", socket ok" : ", socket wrong"));
+    wfile.write(std::string(packet_set ? "packet ok" : "packet wrong") +
+                (socket_set ? ", socket ok" : ", socket wrong"));
   }
 };
 

@@ -312,8 +312,7 @@ TEST_CASE("shutdown from a request thread returns and ends the loop", "[tcp][thr
   serving.join();  // the loop ended without the test calling shutdown()
 }
 
-TEST_CASE("a request thread's exception goes to handle_error on that thread, and serving goes on",
-          "[tcp][threading]") {
+TEST_CASE("a request thread's exception goes to handle_error on that thread, and serving goes on", "[tcp][threading]") {
   struct Server : socketserver::ThreadingTCPServer<RaiseOnRequest> {
     Server() : ThreadingMixIn({"127.0.0.1", 0}) {}
     void handle_error(Request&, const Address&) override {

@@ -25,7 +25,7 @@ struct PeerPath : socketserver::DatagramRequestHandler {
 };
 
 bool file_exists(const std::string& path) {
-  struct stat st;
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 

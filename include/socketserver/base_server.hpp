@@ -225,7 +225,9 @@ class BaseServer {
   }
 
   // One request, known to be ready: Python's _handle_request_noblock().
-  void handle_request_noblock() {
+  __attribute__((no_sanitize("null")))  // see detail/exception.hpp
+  void
+  handle_request_noblock() {
     std::pair<Request, Address> next;
     try {
       next = get_request();

@@ -44,8 +44,9 @@ class BufferedReader {
   /// then std::nullopt, so `while (auto line = rfile.readline())` reads every line.
   /// Throws std::system_error(errc::line_too_long) past max_line.
   std::optional<std::string> readline() {
-    const std::size_t n = find_line(max_line);
-    if (n == max_line && data_[begin_ + n - 1] != '\n') throw std::system_error(errc::line_too_long, "readline");
+    // Look one byte past the cap: a line that ends (or whose stream ends) within max_line fits.
+    const std::size_t n = find_line(max_line == static_cast<std::size_t>(-1) ? max_line : max_line + 1);
+    if (n > max_line) throw std::system_error(errc::line_too_long, "readline");
     return take_line(n);
   }
 

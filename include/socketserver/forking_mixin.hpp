@@ -31,16 +31,12 @@ namespace socketserver {
 /// the handler, shutdown_request() and, on error, handle_error(), then leaves with _exit():
 /// status 0 on success, 1 after an error. The parent reaps finished children in
 /// service_actions() and handle_timeout(), and waits while max_children are running.
-/// Only the server's own children are ever reaped: a child that your program forked itself
-/// is left to you.
+/// timeout (for handle_request()) defaults to 300 seconds, as in Python. Only the server's own
+/// children are ever reaped: a child that your program forked itself is left to you.
 template <class Server>
 class ForkingMixIn : public Server {
  public:
-  /// Takes the server's constructor arguments; sets timeout to 300 seconds, as Python does.
-  template <class... Args>
-  explicit ForkingMixIn(Args&&... args) : Server(std::forward<Args>(args)...) {
-    this->timeout = Seconds(300);
-  }
+  using Server::Server;
 
   ~ForkingMixIn() override {
     Server::server_close();
@@ -76,7 +72,9 @@ class ForkingMixIn : public Server {
   void service_actions() override { collect_children(); }
 
   /// Forks a child that runs the request. May be overridden.
-  void process_request(Request& request, const Address& client_address) override {
+  __attribute__((no_sanitize("null")))  // see detail/exception.hpp
+  void
+  process_request(Request& request, const Address& client_address) override {
     std::fflush(nullptr);  // or the child would write the parent's buffered output again
     const pid_t pid = ::fork();
     if (pid < 0) detail::throw_errno("fork");
@@ -111,6 +109,10 @@ class ForkingMixIn : public Server {
   }
 
  private:
+  // Python's ForkingMixIn sets timeout = 300. A member initializer runs after whichever
+  // constructor of Server was inherited.
+  [[maybe_unused]] bool timeout_set_ = (this->timeout = Seconds(300), true);
+
   // Blocks until one of our own children exits, then reaps it. waitpid(-1) would be simpler
   // but can reap a child the program forked for itself (CPython's collect_children does);
   // polling the children's pidfds waits for ours alone.

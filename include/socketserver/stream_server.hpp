@@ -107,7 +107,9 @@ class BasicStreamServer : public BaseServer {
   void server_close() override { close_socket(); }
 
   int fileno() const noexcept override {
-    return acceptor_.is_open() ? const_cast<typename Protocol::acceptor&>(acceptor_).native_handle() : -1;
+    return acceptor_.is_open() && !closed_after_fork_
+               ? const_cast<typename Protocol::acceptor&>(acceptor_).native_handle()
+               : -1;
   }
 
   /// The listening socket (Python's `server.socket`).
@@ -157,7 +159,8 @@ class BasicStreamServer : public BaseServer {
   // A forked child must not keep the port open after the parent closes it. A plain close():
   // asio's would also remove the socket from the epoll set the child shares with the parent.
   void after_fork_in_child() noexcept override {
-    if (acceptor_.is_open()) ::close(fileno());
+    if (acceptor_.is_open() && !closed_after_fork_) ::close(acceptor_.native_handle());
+    closed_after_fork_ = true;
   }
 
  private:
@@ -171,7 +174,8 @@ class BasicStreamServer : public BaseServer {
 
   typename Protocol::acceptor acceptor_;
   typename Protocol::endpoint endpoint_;
-  std::string bound_path_;  // the socket file a Unix server created
+  std::string bound_path_;          // the socket file a Unix server created
+  bool closed_after_fork_ = false;  // in a forked child: the descriptor is closed, asio does not know
 };
 
 }  // namespace socketserver

@@ -81,7 +81,9 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
 
  protected:
   /// The body of a request thread: Python's process_request_thread().
-  virtual void process_request_thread(Request& request, const Address& client_address) {
+  __attribute__((no_sanitize("null")))  // see detail/exception.hpp
+  virtual void
+  process_request_thread(Request& request, const Address& client_address) {
     try {
       this->finish_request(request, client_address);
     } catch (const abi::__forced_unwind&) {
