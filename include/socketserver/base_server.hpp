@@ -21,6 +21,7 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/detail/exception.hpp>
+#include <socketserver/detail/system_error.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 
@@ -211,7 +212,7 @@ class BaseServer {
     }
     // A cancelled wait is a timeout or a wake-up; anything else (the socket was closed under
     // the loop) would only repeat at once, so it ends the loop.
-    if (result && result != asio::error::operation_aborted) throw std::system_error(result, "wait for request");
+    if (result && result != asio::error::operation_aborted) detail::throw_error(result, "wait for request");
     return !result;
   }
 

@@ -35,6 +35,13 @@ class BufferedReader {
   explicit BufferedReader(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr)
       : stream_(&stream), writer_(flush_before_wait) {}
 
+  /// Reads from `stream` from now on, dropping anything buffered; max_line is kept.
+  void attach(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr) noexcept {
+    stream_ = &stream;
+    writer_ = flush_before_wait;
+    begin_ = end_ = 0;
+  }
+
   /// The longest line readline() accepts, newline included. A longer line throws
   /// std::system_error(errc::line_too_long) instead of buffering without bound. (Python's
   /// readline() has no such cap.)

@@ -27,6 +27,12 @@ class BufferedWriter {
   BufferedWriter() = default;
   explicit BufferedWriter(ByteStream& stream) : stream_(&stream) {}
 
+  /// Writes to `stream` from now on, dropping anything buffered; buffer_size is kept.
+  void attach(ByteStream& stream) noexcept {
+    stream_ = &stream;
+    buf_.clear();
+  }
+
   /// write() flushes first once this many bytes would be buffered, so a handler that writes
   /// a lot sends as it goes instead of growing the buffer.
   std::size_t buffer_size = default_buffer_size;

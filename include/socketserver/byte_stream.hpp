@@ -45,8 +45,9 @@ class ByteStream {
   virtual void set_no_delay(bool /*on*/) {}
 
   /// The limit on each single wait for the peer; std::nullopt (the default) waits for ever.
-  std::optional<Seconds> timeout() const noexcept { return timeout_; }
-  void set_timeout(std::optional<Seconds> timeout) noexcept { timeout_ = timeout; }
+  /// A stream that wraps another (TLS, a test decorator) overrides both to forward them.
+  virtual std::optional<Seconds> timeout() const noexcept { return timeout_; }
+  virtual void set_timeout(std::optional<Seconds> timeout) noexcept { timeout_ = timeout; }
 
   /// Python's socket.recv(n): up to `n` bytes, empty at end of stream.
   std::string recv(std::size_t n) {

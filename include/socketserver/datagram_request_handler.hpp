@@ -35,8 +35,8 @@ class DatagramRequestHandler : public BaseRequestHandler {
     socket = &request->socket();
     in_ = std::make_unique<MemoryStream>(std::string(packet));
     out_ = std::make_unique<MemoryStream>();
-    rfile = BufferedReader(*in_);
-    wfile = BufferedWriter(*out_);
+    rfile.attach(*in_);
+    wfile.attach(*out_);
   }
 
   /// Sends what was written to wfile to client_address, unless nothing was.

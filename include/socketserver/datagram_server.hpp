@@ -21,6 +21,7 @@
 #include <socketserver/detail/endpoint.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/detail/run_handler.hpp>
+#include <socketserver/detail/system_error.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
 namespace socketserver {
@@ -48,7 +49,9 @@ class BasicDatagramServer : public BaseServer {
   explicit BasicDatagramServer(Address server_address, bool bind_and_activate = true)
       : BaseServer(std::move(server_address)), socket_(context()), sender_(*this) {
     endpoint_ = detail::to_endpoint<Protocol>(server_address_, context());
-    socket_.open(endpoint_.protocol());
+    std::error_code ec;
+    socket_.open(endpoint_.protocol(), ec);
+    if (ec) detail::throw_error(ec, "socket");
     if (bind_and_activate) {
       try {
         // Qualified: a constructor cannot reach a subclass's override. Subclasses that override
@@ -81,9 +84,9 @@ class BasicDatagramServer : public BaseServer {
       if (::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
         ec.assign(errno, std::system_category());
     }
-    if (ec) throw std::system_error(ec, "setsockopt");
+    if (ec) detail::throw_error(ec, "setsockopt");
     socket_.bind(endpoint_, ec);
-    if (ec) throw std::system_error(ec, "bind " + server_address_.to_string());
+    if (ec) detail::throw_error(ec, "bind " + server_address_.to_string());
     if constexpr (detail::is_local_protocol_v<Protocol>) bound_path_ = endpoint_.path();
     server_address_ = detail::to_address(socket_.local_endpoint());
   }
@@ -92,7 +95,7 @@ class BasicDatagramServer : public BaseServer {
   virtual void server_activate() {
     std::error_code ec;
     socket_.non_blocking(true, ec);
-    if (ec) throw std::system_error(ec, "fcntl");
+    if (ec) detail::throw_error(ec, "fcntl");
   }
 
   /// Closes the socket; a Unix server also removes its socket file. Idempotent.

@@ -27,7 +27,8 @@ namespace socketserver {
 class StreamRequestHandler : public BaseRequestHandler {
  public:
   /// Limit on each wait for the peer (Python's `timeout`); std::nullopt waits for ever.
-  /// Set it in your constructor or in setup() before calling StreamRequestHandler::setup().
+  /// Set it, like disable_nagle_algorithm, rfile.max_line or wfile.buffer_size, in your
+  /// handler's constructor or in setup() before calling StreamRequestHandler::setup().
   std::optional<Seconds> timeout;
 
   /// Sets TCP_NODELAY, so small replies leave at once. Python's default is false; ours is true.
@@ -44,8 +45,8 @@ class StreamRequestHandler : public BaseRequestHandler {
     ByteStream& stream = request->stream();
     stream.set_timeout(timeout);
     if (disable_nagle_algorithm) stream.set_no_delay(true);
-    wfile = BufferedWriter(stream);
-    rfile = BufferedReader(stream, &wfile);
+    wfile.attach(stream);
+    rfile.attach(stream, &wfile);
   }
 
   /// Flushes wfile. As in Python, a socket error on this last flush is ignored: the peer has

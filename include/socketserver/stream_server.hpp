@@ -21,6 +21,7 @@
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/detail/run_handler.hpp>
+#include <socketserver/detail/system_error.hpp>
 #include <socketserver/socket_stream.hpp>
 
 namespace socketserver {
@@ -51,7 +52,9 @@ class BasicStreamServer : public BaseServer {
   explicit BasicStreamServer(Address server_address, bool bind_and_activate = true)
       : BaseServer(std::move(server_address)), acceptor_(context()) {
     endpoint_ = detail::to_endpoint<Protocol>(server_address_, context());
-    acceptor_.open(endpoint_.protocol());
+    std::error_code ec;
+    acceptor_.open(endpoint_.protocol(), ec);
+    if (ec) detail::throw_error(ec, "socket");
     if (bind_and_activate) {
       try {
         // Qualified: a constructor cannot reach a subclass's override. Subclasses that override
@@ -86,9 +89,9 @@ class BasicStreamServer : public BaseServer {
       if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
         ec.assign(errno, std::system_category());
     }
-    if (ec) throw std::system_error(ec, "setsockopt");
+    if (ec) detail::throw_error(ec, "setsockopt");
     acceptor_.bind(endpoint_, ec);
-    if (ec) throw std::system_error(ec, "bind " + server_address_.to_string());
+    if (ec) detail::throw_error(ec, "bind " + server_address_.to_string());
     if constexpr (detail::is_local_protocol_v<Protocol>) bound_path_ = endpoint_.path();
     server_address_ = detail::to_address(acceptor_.local_endpoint());
   }
@@ -99,7 +102,7 @@ class BasicStreamServer : public BaseServer {
     acceptor_.listen(request_queue_size, ec);
     // Non-blocking, so that a connection another process accepted first cannot block us.
     if (!ec) acceptor_.non_blocking(true, ec);
-    if (ec) throw std::system_error(ec, "listen " + server_address_.to_string());
+    if (ec) detail::throw_error(ec, "listen " + server_address_.to_string());
   }
 
   /// Closes the listening socket; a Unix server also removes its socket file (Python leaves

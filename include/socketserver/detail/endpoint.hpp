@@ -12,6 +12,7 @@
 #include <asio/local/basic_endpoint.hpp>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/system_error.hpp>
 
 namespace socketserver::detail {
 
@@ -35,8 +36,9 @@ typename Protocol::endpoint to_endpoint(const Address& address, asio::io_context
     if (!ec) return typename Protocol::endpoint(ip, address.port());
     asio::ip::basic_resolver<Protocol> resolver(context);
     const auto results = resolver.resolve(address.host(), std::to_string(address.port()), ec);
-    if (ec || results.empty())
-      throw std::system_error(ec ? ec : std::make_error_code(std::errc::host_unreachable), "resolve " + address.host());
+    if (ec) throw_error(ec, "resolve " + address.host());
+    if (results.empty())
+      throw std::system_error(std::make_error_code(std::errc::host_unreachable), "resolve " + address.host());
     return results.begin()->endpoint();
   }
 }

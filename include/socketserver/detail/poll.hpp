@@ -8,13 +8,10 @@
 #include <optional>
 #include <system_error>
 
+#include <socketserver/detail/system_error.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver::detail {
-
-[[noreturn]] inline void throw_errno(const char* what, int error = errno) {
-  throw std::system_error(error, std::system_category(), what);
-}
 
 // Waits until `fd` reports `events` (POLLIN or POLLOUT). Returns false when `timeout` passes
 // first; no timeout waits for ever. A signal does not end the wait early: poll() is restarted
