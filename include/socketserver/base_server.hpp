@@ -226,7 +226,7 @@ class BaseServer {
   }
 
   // One request, known to be ready: Python's _handle_request_noblock().
-  __attribute__((no_sanitize("null")))  // see detail/exception.hpp
+  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
   void
   handle_request_noblock() {
     std::pair<Request, Address> next;

@@ -72,7 +72,7 @@ class ForkingMixIn : public Server {
   void service_actions() override { collect_children(); }
 
   /// Forks a child that runs the request. May be overridden.
-  __attribute__((no_sanitize("null")))  // see detail/exception.hpp
+  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
   void
   process_request(Request& request, const Address& client_address) override {
     std::fflush(nullptr);  // or the child would write the parent's buffered output again

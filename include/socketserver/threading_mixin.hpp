@@ -81,7 +81,7 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
 
  protected:
   /// The body of a request thread: Python's process_request_thread().
-  __attribute__((no_sanitize("null")))  // see detail/exception.hpp
+  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
   virtual void
   process_request_thread(Request& request, const Address& client_address) {
     try {

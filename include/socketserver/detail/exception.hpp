@@ -23,12 +23,13 @@ inline std::string current_exception_message() {
 
 // Every function with a `catch (const abi::__forced_unwind&)` carries no_sanitize("null"):
 // thread cancellation has no exception object, GCC binds that reference to null, and
-// UndefinedBehaviorSanitizer would abort a cancelled thread instead of letting it unwind.
+// UndefinedBehaviorSanitizer would abort a cancelled thread instead of letting it unwind. It is
+// also noinline: inlined into a caller, the catch would be checked under the caller's rules.
 
 // Calls a user's error hook from inside a catch block. Nothing may escape a worker thread or a
 // forked child, so an exception from the hook itself is reported once on stderr and dropped.
 template <class Hook>
-__attribute__((no_sanitize("null"))) void call_error_hook(Hook&& hook) {
+__attribute__((noinline, no_sanitize("null"))) void call_error_hook(Hook&& hook) {
   try {
     hook();
   } catch (const abi::__forced_unwind&) {
