@@ -19,6 +19,7 @@
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 
+#include "echo_scenario.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -27,11 +28,7 @@ using socketserver::Request;
 
 namespace {
 
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) wfile.write(*line);
-  }
-};
+using Echo = test::LineEcho;
 
 struct ShutdownFromHandler : socketserver::StreamRequestHandler {
   void handle() override {

@@ -24,6 +24,7 @@
 #include <socketserver/forking_servers.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
+#include "echo_scenario.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -98,43 +99,6 @@ pid_t parse_pid(const std::string& line) {
   return static_cast<pid_t>(std::stol(line.substr(4)));
 }
 
-// A client of the right kind for a server: a connected stream socket or a datagram socket
-// (bound to a path of its own for a Unix datagram server, so that replies can come back).
-struct Peer {
-  test::Client client;
-  bool stream;
-  void send(std::string_view text) { client.send(text); }
-  std::string reply() { return stream ? client.recv_line() : client.recv(); }
-};
-
-template <class Server>
-Peer connect_to(Server& server, const test::TempDir& dir, const std::string& name) {
-  const Address& address = server.server_address();
-  if constexpr (std::derived_from<typename Server::handler_type, socketserver::StreamRequestHandler>)
-    return Peer{test::Client::connect(address), true};
-  else
-    return Peer{test::Client::datagram(address, address.is_unix() ? dir.path(name) : std::string()), false};
-}
-
-// CPython's scenario for every server: serve in a thread with a 10 ms poll, three clients each
-// get their line echoed, shutdown, server_close; the socket is closed and no child is left.
-template <class Server>
-void check_echo_scenario(Server& server, const test::TempDir& dir) {
-  {
-    test::ServerThread serving(server, 10ms);
-    for (int i = 0; i < 3; ++i) {
-      auto peer = connect_to(server, dir, "client" + std::to_string(i));
-      peer.send("line " + std::to_string(i) + "\n");
-      CHECK(peer.reply() == "line " + std::to_string(i) + "\n");
-    }
-    serving.stop();
-  }
-  server.server_close();
-  CHECK(server.fileno() == -1);
-  CHECK(server.active_children.empty());
-  CHECK(no_children_left());
-}
-
 // Whether `S server({"127.0.0.1", 0});` compiles, as it does for TCPServer and ThreadingTCPServer.
 template <class S>
 concept ConstructibleFromBracedAddress = requires {
@@ -155,25 +119,37 @@ TEST_CASE("a forking server takes a braced address like every other server", "[t
 TEST_CASE("ForkingTCPServer serves the echo scenario", "[tcp][forking]") {
   test::TempDir dir;
   socketserver::ForkingTCPServer<StreamEcho> server(Address("127.0.0.1", 0));
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] {
+    CHECK(server.active_children.empty());
+    CHECK(no_children_left());
+  });
 }
 
 TEST_CASE("ForkingUDPServer serves the echo scenario", "[udp][forking]") {
   test::TempDir dir;
   socketserver::ForkingUDPServer<DatagramEcho> server(Address("127.0.0.1", 0));
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] {
+    CHECK(server.active_children.empty());
+    CHECK(no_children_left());
+  });
 }
 
 TEST_CASE("ForkingUnixStreamServer serves the echo scenario", "[unix][forking]") {
   test::TempDir dir;
   socketserver::ForkingUnixStreamServer<StreamEcho> server(dir.path("server.sock"));
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] {
+    CHECK(server.active_children.empty());
+    CHECK(no_children_left());
+  });
 }
 
 TEST_CASE("ForkingUnixDatagramServer serves the echo scenario", "[unix][forking]") {
   test::TempDir dir;
   socketserver::ForkingUnixDatagramServer<DatagramEcho> server(dir.path("server.sock"));
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] {
+    CHECK(server.active_children.empty());
+    CHECK(no_children_left());
+  });
 }
 
 TEST_CASE("a forking server never reaps a child the program forked itself", "[tcp][forking]") {
@@ -190,7 +166,7 @@ TEST_CASE("a forking server never reaps a child the program forked itself", "[tc
     {
       test::ServerThread serving(server, 10ms);
       for (int i = 0; i < 3; ++i) {
-        auto peer = connect_to(server, dir, "client");
+        auto peer = test::connect_to(server, dir, "client");
         peer.send("line\n");
         CHECK(peer.reply() == "line\n");
       }

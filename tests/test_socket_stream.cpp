@@ -47,52 +47,6 @@ std::string read_text(SocketStream& stream, std::size_t n = 256) {
   return buffer;
 }
 
-// Consecutive little-endian 32-bit counters: a lost, repeated or reordered byte shows.
-std::string counting_bytes(std::size_t size) {
-  std::string data(size, '\0');
-  for (std::size_t i = 0; i < size; ++i)
-    data[i] = static_cast<char>(static_cast<std::uint32_t>(i / 4) >> (8 * (i % 4)));
-  return data;
-}
-
-// Puts SIGPIPE back to its default action (terminate the process) for one test.
-class DefaultSigpipe {
- public:
-  DefaultSigpipe() {
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    ::sigemptyset(&action.sa_mask);
-    ::sigaction(SIGPIPE, &action, &saved_);
-  }
-  DefaultSigpipe(const DefaultSigpipe&) = delete;
-  DefaultSigpipe& operator=(const DefaultSigpipe&) = delete;
-  ~DefaultSigpipe() { ::sigaction(SIGPIPE, &saved_, nullptr); }
-
- private:
-  struct sigaction saved_ {};
-};
-
-std::atomic<int> signals_caught{0};
-
-void count_signal(int) { ++signals_caught; }  // lock-free atomic: async-signal-safe
-
-// Installs count_signal for SIGUSR1 without SA_RESTART, so a blocked poll() sees EINTR.
-class CountSigusr1 {
- public:
-  CountSigusr1() {
-    struct sigaction action {};
-    action.sa_handler = count_signal;
-    ::sigemptyset(&action.sa_mask);
-    if (::sigaction(SIGUSR1, &action, &saved_) < 0) test::fail("sigaction");
-  }
-  CountSigusr1(const CountSigusr1&) = delete;
-  CountSigusr1& operator=(const CountSigusr1&) = delete;
-  ~CountSigusr1() { ::sigaction(SIGUSR1, &saved_, nullptr); }
-
- private:
-  struct sigaction saved_ {};
-};
-
 }  // namespace
 
 TEST_CASE("read_some and write_some move bytes both ways, and read_some returns what is there", "[socket_stream]") {
@@ -175,8 +129,8 @@ TEST_CASE("a write that finds no room throws timed_out once the timeout has pass
 
 TEST_CASE("a signal during a wait neither ends it early nor surfaces EINTR", "[socket_stream][signal]") {
   StreamPair pair;
-  signals_caught = 0;
-  const CountSigusr1 handler;
+  test::signals_caught = 0;
+  const test::ScopedSignal handler(SIGUSR1, test::count_signal);
   std::promise<pthread_t> reader_id;
   auto read = std::async(std::launch::async, [&] {
     reader_id.set_value(::pthread_self());
@@ -187,11 +141,11 @@ TEST_CASE("a signal during a wait neither ends it early nor surfaces EINTR", "[s
   const pthread_t reader = id.get();
   // Interrupt the blocked read until 20 signals have landed (and no longer than 10 s), then send.
   const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (signals_caught < 20 && std::chrono::steady_clock::now() < give_up) {
+  while (test::signals_caught < 20 && std::chrono::steady_clock::now() < give_up) {
     ::pthread_kill(reader, SIGUSR1);
     if (read.wait_for(1ms) == std::future_status::ready) break;  // returned early: a failure
   }
-  CHECK(signals_caught >= 20);
+  CHECK(test::signals_caught >= 20);
   CHECK(read.wait_for(0s) == std::future_status::timeout);  // still waiting
   pair.b->sendall("after the signals");
   REQUIRE(read.wait_for(10s) == std::future_status::ready);
@@ -200,7 +154,7 @@ TEST_CASE("a signal during a wait neither ends it early nor surfaces EINTR", "[s
 
 TEST_CASE("recv and sendall move a buffer larger than the socket can hold", "[socket_stream]") {
   StreamPair pair;
-  const std::string payload = counting_bytes(std::size_t{4} << 20);
+  const std::string payload = test::counting_bytes(std::size_t{4} << 20);
   auto writer = std::async(std::launch::async, [&] {
     pair.a->sendall(payload);  // blocks until the reader has drained most of it
     pair.a->shutdown_write();
@@ -241,7 +195,7 @@ TEST_CASE("close() releases the descriptor: native_handle() is -1, the peer sees
 }
 
 TEST_CASE("writing to a closed peer throws EPIPE, never raises SIGPIPE", "[socket_stream]") {
-  const DefaultSigpipe sigpipe;  // a SIGPIPE would now end this process
+  const test::ScopedSignal sigpipe(SIGPIPE, SIG_DFL);  // a SIGPIPE would now end this process
   StreamPair pair;
   pair.b.reset();
   try {

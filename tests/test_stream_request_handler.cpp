@@ -78,14 +78,6 @@ struct IterateLines : socketserver::StreamRequestHandler {
   }
 };
 
-// Consecutive little-endian 32-bit counters: a lost, repeated or reordered byte shows.
-std::string counting_bytes(std::size_t size) {
-  std::string data(size, '\0');
-  for (std::size_t i = 0; i < size; ++i)
-    data[i] = static_cast<char>(static_cast<std::uint32_t>(i / 4) >> (8 * (i % 4)));
-  return data;
-}
-
 constexpr std::size_t big_size = std::size_t{1} << 20;
 
 // read(n) with n larger than any one segment, then the 4 bytes after it.
@@ -93,8 +85,8 @@ struct ReadExact : socketserver::StreamRequestHandler {
   void handle() override {
     const std::string body = rfile.read(big_size);
     const std::string after = rfile.read(4);
-    wfile.write(std::to_string(body.size()) + (body == counting_bytes(big_size) ? " same " : " different ") + after +
-                "\n");
+    wfile.write(std::to_string(body.size()) + (body == test::counting_bytes(big_size) ? " same " : " different ") +
+                after + "\n");
   }
 };
 
@@ -102,7 +94,7 @@ struct ReadExact : socketserver::StreamRequestHandler {
 struct ReadAll : socketserver::StreamRequestHandler {
   void handle() override {
     const std::string all = rfile.read();
-    wfile.write(std::to_string(all.size()) + (all == counting_bytes(all.size()) ? " same\n" : " different\n"));
+    wfile.write(std::to_string(all.size()) + (all == test::counting_bytes(all.size()) ? " same\n" : " different\n"));
   }
 };
 
@@ -232,33 +224,11 @@ class RecordingErrorsServer : public socketserver::TCPServer<ThrowsAfterWriting>
 constexpr std::size_t signalled_write_size = std::size_t{20} << 20;
 const std::string* signalled_payload = nullptr;
 std::promise<pthread_t>* writer_thread = nullptr;
-std::atomic<int> signals_caught{0};
-
-void count_signal(int) { ++signals_caught; }  // lock-free atomic: async-signal-safe
-
 struct BigWrite : socketserver::StreamRequestHandler {
   void handle() override {
     writer_thread->set_value(pthread_self());
     wfile.write(*signalled_payload);
   }
-};
-
-// Installs count_signal for SIGUSR1 without SA_RESTART, so a blocked call sees EINTR.
-class CountSigusr1 {
- public:
-  CountSigusr1() {
-    struct sigaction action {};
-    action.sa_handler = count_signal;
-    action.sa_flags = 0;
-    ::sigemptyset(&action.sa_mask);
-    if (::sigaction(SIGUSR1, &action, &saved_) < 0) test::fail("sigaction");
-  }
-  CountSigusr1(const CountSigusr1&) = delete;
-  CountSigusr1& operator=(const CountSigusr1&) = delete;
-  ~CountSigusr1() { ::sigaction(SIGUSR1, &saved_, nullptr); }
-
- private:
-  struct sigaction saved_ {};
 };
 
 }  // namespace
@@ -303,7 +273,7 @@ TEST_CASE("read(n) gathers n bytes that arrive in many segments", "[handler]") {
   socketserver::TCPServer<ReadExact> server({"127.0.0.1", 0});
   test::ServerThread serving(server);
   auto client = test::Client::connect(server.server_address());
-  client.send(counting_bytes(big_size) + "tail");  // more than the socket buffers hold at once
+  client.send(test::counting_bytes(big_size) + "tail");  // more than the socket buffers hold at once
   CHECK(client.recv_line() == std::to_string(big_size) + " same tail\n");
 }
 
@@ -312,7 +282,7 @@ TEST_CASE("read() returns everything up to the end of the stream", "[handler]") 
   test::ServerThread serving(server);
   auto client = test::Client::connect(server.server_address());
   const std::size_t size = std::size_t{300} * 1024 + 7;
-  client.send(counting_bytes(size));
+  client.send(test::counting_bytes(size));
   client.shutdown_write();
   CHECK(client.recv_all() == std::to_string(size) + " same\n");
 }
@@ -434,12 +404,12 @@ TEST_CASE("finish() runs and flushes wfile when handle() throws", "[handler]") {
 TEST_CASE("a large write interrupted by signals still delivers every byte in order", "[handler][signal]") {
   // CPython's SocketWriterTest.test_write, with SIGUSR1 sent to the writing thread while the
   // client drains the connection, so the write keeps blocking and being interrupted.
-  const std::string payload = counting_bytes(signalled_write_size);
+  const std::string payload = test::counting_bytes(signalled_write_size);
   signalled_payload = &payload;
   std::promise<pthread_t> writer;
   writer_thread = &writer;
-  signals_caught = 0;
-  const CountSigusr1 handler;
+  test::signals_caught = 0;
+  const test::ScopedSignal handler(SIGUSR1, test::count_signal);
   socketserver::TCPServer<BigWrite> server({"127.0.0.1", 0});
   test::ServerThread serving(server);
   auto client = test::Client::connect(server.server_address());
@@ -463,7 +433,7 @@ TEST_CASE("a large write interrupted by signals still delivers every byte in ord
   CHECK(received == payload.size());
   CHECK(client.recv_all().empty());  // nothing after the payload, and the request ended
   serving.stop();                    // no signal is sent once the thread is gone
-  CHECK(signals_caught > 0);
+  CHECK(test::signals_caught > 0);
 }
 
 TEST_CASE("rfile and wfile settings made in a handler's constructor survive setup()", "[handler]") {

@@ -22,6 +22,7 @@
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 
+#include "echo_scenario.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -30,11 +31,7 @@ using socketserver::Request;
 
 namespace {
 
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) wfile.write(*line);
-  }
-};
+using Echo = test::LineEcho;
 
 Address* seen_client = nullptr;  // where RecordPeer leaves the client_address it was given
 
@@ -108,22 +105,6 @@ class ErrorRecordingServer : public socketserver::TCPServer<Handler> {
   std::promise<std::error_code> first_error_;
 };
 
-// The local name of a socket as an Address (Python's sock.getsockname()).
-Address socket_name(int fd) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0) test::fail("getsockname");
-  char host[INET6_ADDRSTRLEN] = {};
-  if (storage.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return Address(host, ntohs(in6->sin6_port));
-  }
-  const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
-  ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-  return Address(host, ntohs(in->sin_port));
-}
-
 int int_option(int fd, int level, int name) {
   int value = 0;
   socklen_t length = sizeof value;
@@ -157,24 +138,6 @@ void reset(test::Client& client) {
   client.close();
 }
 
-// Puts SIGPIPE back to its default action (terminate the process) for one test, so a write that
-// raised it would kill the test program instead of passing unnoticed.
-class DefaultSigpipe {
- public:
-  DefaultSigpipe() {
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    ::sigemptyset(&action.sa_mask);
-    ::sigaction(SIGPIPE, &action, &saved_);
-  }
-  DefaultSigpipe(const DefaultSigpipe&) = delete;
-  DefaultSigpipe& operator=(const DefaultSigpipe&) = delete;
-  ~DefaultSigpipe() { ::sigaction(SIGPIPE, &saved_, nullptr); }
-
- private:
-  struct sigaction saved_ {};
-};
-
 }  // namespace
 
 TEST_CASE("TCPServer echoes three clients, then shutdown and server_close close its socket", "[tcp]") {
@@ -184,7 +147,7 @@ TEST_CASE("TCPServer echoes three clients, then shutdown and server_close close 
   REQUIRE(test::fd_is_open(fd));
   CHECK(server.server_address().host() == "127.0.0.1");
   CHECK(server.server_address().port() != 0);
-  CHECK(server.server_address() == socket_name(fd));
+  CHECK(server.server_address() == test::socket_name(fd));
   {
     test::ServerThread serving(server);  // polls every 10 ms, as CPython's test does
     for (int i = 0; i < 3; ++i) {
@@ -215,7 +178,7 @@ TEST_CASE(
   CHECK(int_option(server.fileno(), SOL_SOCKET, SO_REUSEPORT) == 1);
   const Address address = server.server_address();
   CHECK(address.port() != 0);  // the port the system chose
-  CHECK(address == socket_name(server.fileno()));
+  CHECK(address == test::socket_name(server.fileno()));
   // Bound but not listening: the kernel refuses the connection.
   CHECK_THROWS_AS(test::Client::connect(address), std::system_error);
 
@@ -306,7 +269,7 @@ TEST_CASE("TCPServer serves over IPv6 on ::1", "[tcp][ipv6]") {
   }
   CHECK(server->server_address().host() == "::1");
   CHECK(server->server_address().port() != 0);
-  CHECK(server->server_address() == socket_name(server->fileno()));
+  CHECK(server->server_address() == test::socket_name(server->fileno()));
   Address seen;
   seen_client = &seen;
   auto client = test::Client::connect(server->server_address());
@@ -314,7 +277,7 @@ TEST_CASE("TCPServer serves over IPv6 on ::1", "[tcp][ipv6]") {
   client.shutdown_write();
   server->handle_request();
   CHECK(client.recv_all() == "over six\n");
-  CHECK(seen == socket_name(client.fd()));
+  CHECK(seen == test::socket_name(client.fd()));
   CHECK(seen.host() == "::1");
 }
 
@@ -326,7 +289,7 @@ TEST_CASE("the handler's client_address is the client's own socket name", "[tcp]
   client.shutdown_write();
   server.handle_request();
   CHECK(client.recv_all().empty());
-  CHECK(seen == socket_name(client.fd()));
+  CHECK(seen == test::socket_name(client.fd()));
   CHECK(seen.host() == "127.0.0.1");
   CHECK(seen.port() != server.server_address().port());
 }
@@ -363,7 +326,7 @@ TEST_CASE("a half-closed client still gets every reply", "[tcp]") {
 }
 
 TEST_CASE("writing to a client that has closed goes to handle_error as EPIPE or ECONNRESET, never SIGPIPE", "[tcp]") {
-  const DefaultSigpipe sigpipe;  // a SIGPIPE would now end this process
+  const test::ScopedSignal sigpipe(SIGPIPE, SIG_DFL);  // a SIGPIPE would now end this process
   ErrorRecordingServer<WriteAfterClientLeft> server;
   {
     auto client = test::Client::connect(server.server_address());

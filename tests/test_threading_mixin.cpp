@@ -19,6 +19,7 @@
 #include <socketserver/threading_mixin.hpp>
 #include <socketserver/threading_servers.hpp>
 
+#include "echo_scenario.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -61,42 +62,6 @@ struct DatagramEcho : socketserver::DatagramRequestHandler {
   void handle() override { wfile.write(respond(std::string(packet))); }
 };
 
-// A client of the right kind for a server: a connected stream socket or a datagram socket
-// (bound to a path of its own for a Unix datagram server, so that replies can come back).
-struct Peer {
-  test::Client client;
-  bool stream;
-  void send(std::string_view text) { client.send(text); }
-  std::string reply() { return stream ? client.recv_line() : client.recv(); }
-};
-
-template <class Server>
-Peer connect_to(Server& server, const test::TempDir& dir, const std::string& name) {
-  const Address& address = server.server_address();
-  if constexpr (std::derived_from<typename Server::handler_type, socketserver::StreamRequestHandler>)
-    return Peer{test::Client::connect(address), true};
-  else
-    return Peer{test::Client::datagram(address, address.is_unix() ? dir.path(name) : std::string()), false};
-}
-
-// CPython's scenario for every server: serve in a thread with a 10 ms poll, three clients each
-// get their line echoed, shutdown, server_close; the socket is closed and no thread is left.
-template <class Server>
-void check_echo_scenario(Server& server, const test::TempDir& dir) {
-  {
-    test::ServerThread serving(server, 10ms);
-    for (int i = 0; i < 3; ++i) {
-      auto peer = connect_to(server, dir, "client" + std::to_string(i));
-      peer.send("line " + std::to_string(i) + "\n");
-      CHECK(peer.reply() == "line " + std::to_string(i) + "\n");
-    }
-    serving.stop();
-  }
-  server.server_close();
-  CHECK(server.fileno() == -1);
-  CHECK(server.thread_count() == 0);  // server_close() joined every request thread
-}
-
 // Request A blocks until request B has been answered: only a server that runs them at once
 // can answer B.
 template <class Server>
@@ -105,11 +70,11 @@ void check_two_at_once(Server& server, const test::TempDir& dir) {
   concurrency = &state;
   {
     test::ServerThread serving(server);
-    auto a = connect_to(server, dir, "a");
+    auto a = test::connect_to(server, dir, "a");
     a.send("A\n");
     auto a_started = state.a_started.get_future();
     REQUIRE(ready(a_started));
-    auto b = connect_to(server, dir, "b");
+    auto b = test::connect_to(server, dir, "b");
     b.send("B\n");
     CHECK(b.reply() == "B\n");
     state.b_answered.set_value();
@@ -176,25 +141,25 @@ struct ExitOnRequest : socketserver::StreamRequestHandler {
 TEST_CASE("ThreadingTCPServer serves the echo scenario", "[tcp][threading]") {
   test::TempDir dir;
   socketserver::ThreadingTCPServer<StreamEcho> server({"127.0.0.1", 0});
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] { CHECK(server.thread_count() == 0); });
 }
 
 TEST_CASE("ThreadingUDPServer serves the echo scenario", "[udp][threading]") {
   test::TempDir dir;
   socketserver::ThreadingUDPServer<DatagramEcho> server({"127.0.0.1", 0});
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] { CHECK(server.thread_count() == 0); });
 }
 
 TEST_CASE("ThreadingUnixStreamServer serves the echo scenario", "[unix][threading]") {
   test::TempDir dir;
   socketserver::ThreadingUnixStreamServer<StreamEcho> server(dir.path("server.sock"));
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] { CHECK(server.thread_count() == 0); });
 }
 
 TEST_CASE("ThreadingUnixDatagramServer serves the echo scenario", "[unix][threading]") {
   test::TempDir dir;
   socketserver::ThreadingUnixDatagramServer<DatagramEcho> server(dir.path("server.sock"));
-  check_echo_scenario(server, dir);
+  test::check_echo_scenario(server, dir, [&] { CHECK(server.thread_count() == 0); });
 }
 
 TEST_CASE("ThreadingTCPServer serves two clients at once", "[tcp][threading]") {

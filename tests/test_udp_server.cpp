@@ -30,29 +30,13 @@ struct RawEcho : socketserver::BaseRequestHandler {
   void handle() override { request->socket().sendto(request->packet(), client_address); }
 };
 
-// The socket's bound name, as an Address.
-Address sockname(int fd) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0) test::fail("getsockname");
-  char host[INET6_ADDRSTRLEN] = {};
-  if (storage.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return Address(host, ntohs(in6->sin6_port));
-  }
-  const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
-  ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-  return Address(host, ntohs(in->sin_port));
-}
-
 }  // namespace
 
 TEST_CASE("UDPServer echoes a datagram for each of three clients, then closes", "[udp]") {
   // CPython's test_UDPServer: bound name, serve in a thread, three clients, shutdown, close.
   socketserver::UDPServer<Echo> server({"127.0.0.1", 0});
   CHECK(server.server_address().port() != 0);
-  CHECK(server.server_address() == sockname(server.fileno()));
+  CHECK(server.server_address() == test::socket_name(server.fileno()));
   {
     test::ServerThread serving(server);
     for (int i = 0; i < 3; ++i) {
@@ -97,7 +81,7 @@ TEST_CASE("UDPServer serves IPv6 on ::1", "[udp]") {
     return;
   }
   CHECK(server->server_address().host() == "::1");
-  CHECK(server->server_address() == sockname(server->fileno()));
+  CHECK(server->server_address() == test::socket_name(server->fileno()));
   test::ServerThread serving(*server);
   auto client = test::Client::datagram(server->server_address());
   client.send("over IPv6");

@@ -15,17 +15,14 @@
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/unix_stream_server.hpp>
 
+#include "echo_scenario.hpp"
 #include "test_support.hpp"
 
 using socketserver::Address;
 
 namespace {
 
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) wfile.write(*line);
-  }
-};
+using Echo = test::LineEcho;
 
 Address* seen_client = nullptr;  // where RecordPeer leaves the client_address it was given
 

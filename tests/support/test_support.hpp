@@ -7,13 +7,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -223,6 +226,54 @@ class StderrCapture {
   int saved_ = -1;
   int file_ = -1;
 };
+
+// Consecutive little-endian 32-bit counters: a lost, repeated or reordered byte shows.
+inline std::string counting_bytes(std::size_t size) {
+  std::string data(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    data[i] = static_cast<char>(static_cast<std::uint32_t>(i / 4) >> (8 * (i % 4)));
+  return data;
+}
+
+// A signal handler that counts; a lock-free atomic is async-signal-safe.
+inline std::atomic<int> signals_caught{0};
+inline void count_signal(int) { ++signals_caught; }
+
+// Sets a signal's action for one scope, without SA_RESTART (so a blocked call sees EINTR), and
+// puts the old one back. With SIG_DFL for SIGPIPE, a write that raised it would end the test
+// program instead of passing unnoticed.
+class ScopedSignal {
+ public:
+  ScopedSignal(int signo, void (*handler)(int)) : signo_(signo) {
+    struct sigaction action {};
+    action.sa_handler = handler;
+    ::sigemptyset(&action.sa_mask);
+    if (::sigaction(signo, &action, &saved_) < 0) fail("sigaction");
+  }
+  ScopedSignal(const ScopedSignal&) = delete;
+  ScopedSignal& operator=(const ScopedSignal&) = delete;
+  ~ScopedSignal() { ::sigaction(signo_, &saved_, nullptr); }
+
+ private:
+  int signo_;
+  struct sigaction saved_ {};
+};
+
+// The local name of an IP socket as an Address (Python's sock.getsockname()).
+inline socketserver::Address socket_name(int fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0) fail("getsockname");
+  char host[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return {host, ntohs(in6->sin6_port)};
+  }
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+  ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+  return {host, ntohs(in->sin_port)};
+}
 
 // Whether `fd` is an open descriptor.
 inline bool fd_is_open(int fd) { return fd >= 0 && ::fcntl(fd, F_GETFD) != -1; }
