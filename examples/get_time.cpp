@@ -2,8 +2,6 @@
 //   build/examples/get_time &   printf get_time | nc -N 127.0.0.1 8000
 #include <socketserver/socketserver.hpp>
 
-#include <asio/signal_set.hpp>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <exception>
@@ -11,7 +9,7 @@
 
 #include <fmt/chrono.h>
 
-#include "example_options.hpp"
+#include "example_support.hpp"
 
 struct GetTime : socketserver::StreamRequestHandler {
   void handle() override {
@@ -31,8 +29,7 @@ int main(int argc, char** argv) try {
   const auto options = examples::parse_options(argc, argv, "Answers 'get_time' with the local time.", 8000);
   socketserver::ThreadingTCPServer<GetTime> server({options.host, options.port});
 
-  asio::signal_set signals(server.get_executor(), SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int) { server.shutdown(); });
+  const examples::StopOnSignals stop(server, "get_time");  // then server_close() waits for clients
 
   fmt::print("get_time listening on {}\n", server.server_address());
   std::fflush(stdout);

@@ -60,3 +60,14 @@ TEST_CASE("moving a request leaves the source empty", "[request]") {
   CHECK(b.is_stream());
   CHECK_FALSE(a);  // NOLINT(bugprone-use-after-move): the moved-from state is the point
 }
+
+TEST_CASE("moving a datagram request leaves the source empty too", "[request]") {
+  FakeSocket socket;
+  socketserver::Request a("packet", socket);
+  socketserver::Request b;
+  b = std::move(a);
+  CHECK(b.packet() == "packet");
+  CHECK(&b.socket() == &socket);
+  CHECK_FALSE(a);  // NOLINT(bugprone-use-after-move): the moved-from state is the point
+  CHECK_THROWS_AS(a.socket(), std::logic_error);
+}

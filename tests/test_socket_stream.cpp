@@ -215,3 +215,7 @@ TEST_CASE("set_no_delay is a no-op on a Unix socket", "[socket_stream]") {
   pair.a->sendall("still works");
   CHECK(read_text(*pair.b) == "still works");
 }
+
+TEST_CASE("a descriptor that cannot be used throws, and is not closed by the stream", "[socket_stream]") {
+  CHECK_THROWS_AS(socketserver::SocketStream(-1), std::system_error);
+}

@@ -102,6 +102,15 @@ struct Blocking : socketserver::StreamRequestHandler {
   }
 };
 
+// A datagram handler that replies only once the test releases it.
+struct BlockingDatagram : socketserver::DatagramRequestHandler {
+  void handle() override {
+    gate->started.set_value();
+    gate->released.wait_for(bound);
+    wfile.write("late reply\n");
+  }
+};
+
 struct ShutdownFromHandler : socketserver::StreamRequestHandler {
   void handle() override {
     server->shutdown();  // from a request thread: waits until the loop has ended
@@ -335,4 +344,27 @@ TEST_CASE("an exiting request thread skips handle_error but its request is shut 
   server.server_close();  // joins both request threads
   CHECK(server.errors == 0);
   CHECK(server.shutdowns == 2);
+}
+
+TEST_CASE("a datagram server's server_close lets running handlers reply before closing the socket",
+          "[udp][threading]") {
+  // The handlers reply through the server's socket: closing it first would lose the reply, and
+  // a descriptor closed under a running sendto() could even be reused by another file.
+  Gate state;
+  gate = &state;
+  socketserver::ThreadingUDPServer<BlockingDatagram> server({"127.0.0.1", 0});
+  server.daemon_threads = true;  // not even a daemon thread may outlive the socket it uses
+  test::ServerThread serving(server);
+  auto client = test::Client::datagram(server.server_address());
+  client.send("ping");
+  auto started = state.started.get_future();
+  REQUIRE(ready(started));
+  serving.stop();
+  auto closing = std::async(std::launch::async, [&] { server.server_close(); });
+  // server_close() must wait for the handler; the wait that expires here is the proof.
+  CHECK(closing.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);
+  state.release.set_value();
+  CHECK(client.recv() == "late reply\n");
+  closing.wait();
+  CHECK(server.fileno() == -1);
 }

@@ -15,7 +15,7 @@ namespace socketserver {
 /// Python's server_address and client_address are a (host, port) tuple for IP and a path
 /// string for Unix sockets; this one value type stands for both so that handlers work with
 /// every server. Build an IP address with `{"127.0.0.1", 9999}` (IPv4 or IPv6 literal, a host
-/// name resolved when the server binds, or "" for all IPv4 interfaces, as in Python) and a Unix
+/// name resolved when a server is constructed, or "" for all IPv4 interfaces, as in Python) and a Unix
 /// one with Address::from_path(). Port 0 asks the system for a free port; the server's
 /// server_address() then reports the port it got.
 class Address {
@@ -23,7 +23,7 @@ class Address {
   /// An empty address: no host, no path (e.g. an unbound Unix datagram peer).
   Address() = default;
 
-  /// An IP address; host is not resolved until a server binds to it.
+  /// An IP address; a host name is resolved by the server constructed with it.
   Address(std::string host, std::uint16_t port) : host_(std::move(host)), port_(port), kind_(Kind::ip) {}
 
   /// A Unix socket path.

@@ -33,7 +33,8 @@ class BaseRequestHandler {
   virtual void finish() {}
 
   /// The request: the connection of a stream server, the packet and socket of a datagram
-  /// server. Owned by the server.
+  /// server. Owned by the server. A StreamRequestHandler reads and writes through rfile and
+  /// wfile, which buffer: mixing them with request->recv()/sendall() reorders bytes.
   Request* request = nullptr;
   /// The peer's address.
   Address client_address;

@@ -31,13 +31,18 @@ namespace socketserver {
 /// request passes through, in Python's order.
 ///
 /// A request goes get_request() -> verify_request() -> process_request() -> finish_request()
-/// (runs the handler) -> shutdown_request() -> close_request(). An exception on the way goes
-/// to handle_error(), and the server keeps serving.
+/// (runs the handler) -> shutdown_request() -> close_request(). An exception from
+/// verify_request(), process_request() or the handler goes to handle_error(), and the server
+/// keeps serving; a std::system_error from get_request() is ignored, as in Python. Overrides of
+/// shutdown_request(), close_request() and service_actions() should not throw: on the serving
+/// thread their exceptions end serve_forever().
 ///
-/// Threads: serve_forever() and handle_request() run on the caller's thread, which also runs
-/// the handler unless a mixin (ThreadingMixIn, ForkingMixIn) moves it elsewhere. Waiting for
+/// Threads: serve_forever(), handle_request() and server_close() belong to one thread, which
+/// also runs the handler unless a mixin (ThreadingMixIn, ForkingMixIn) moves it elsewhere; with
+/// ThreadingMixIn the request hooks and handlers run on many threads at once. Waiting for
 /// requests happens on an asio io_context owned by the server; work posted to get_executor()
-/// runs on the serving thread while it waits. shutdown() may be called from any thread.
+/// runs on the serving thread between requests. shutdown() may be called from any thread, but
+/// not from a signal handler (it locks a mutex): use an asio::signal_set on get_executor().
 ///
 /// Python declares the request hooks here too; in C++ they are declared here as well, with the
 /// type-erased Request and Address, so one handler type works with every server.
@@ -52,7 +57,8 @@ class BaseServer {
 
   /// Handles requests until shutdown() is called.
   ///
-  /// Unlike Python's, the loop does not poll for shutdown: shutdown() wakes it at once.
+  /// Unlike Python's, the loop does not poll for shutdown: shutdown() wakes it at once while it
+  /// waits for requests (a handler running on the serving thread finishes first).
   /// poll_interval only paces service_actions(), which also runs after every request.
   /// Throws std::logic_error if the loop is already running.
   void serve_forever(Seconds poll_interval = Seconds(0.5)) {

@@ -23,7 +23,8 @@ class BufferedWriter {
   /// The default for buffer_size.
   static constexpr std::size_t default_buffer_size = std::size_t{64} * 1024;
 
-  /// An unattached writer; write() and flush() throw std::logic_error until one is assigned.
+  /// An unattached writer: write() buffers, and the first write or flush() that has to send
+  /// throws std::logic_error.
   BufferedWriter() = default;
   explicit BufferedWriter(ByteStream& stream) : stream_(&stream) {}
 
@@ -34,7 +35,8 @@ class BufferedWriter {
   }
 
   /// write() flushes first once this many bytes would be buffered, so a handler that writes
-  /// a lot sends as it goes instead of growing the buffer.
+  /// a lot sends as it goes instead of growing the buffer. 0 sends every write at once
+  /// (Python's wbufsize = 0).
   std::size_t buffer_size = default_buffer_size;
 
   /// Buffers `data`; sends when the buffer is full. Writes larger than buffer_size go straight

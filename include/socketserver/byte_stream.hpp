@@ -35,7 +35,7 @@ class ByteStream {
   /// Ends the sending direction (TCP FIN), ignoring errors; reading still works.
   virtual void shutdown_write() noexcept = 0;
 
-  /// Releases the transport; later reads and writes fail with EBADF.
+  /// Releases the transport (a SocketStream's later reads and writes fail with EBADF).
   virtual void close() noexcept = 0;
 
   /// The socket descriptor (Python's fileno()), or -1 when there is none.

@@ -39,7 +39,8 @@ class DatagramRequestHandler : public BaseRequestHandler {
     wfile.attach(*out_);
   }
 
-  /// Sends what was written to wfile to client_address, unless nothing was.
+  /// Sends what was written to wfile to client_address, unless nothing was. An override must
+  /// call it.
   void finish() override {
     wfile.flush();
     if (!out_->output().empty()) socket->sendto(out_->output(), client_address);

@@ -43,6 +43,8 @@ class BasicDatagramServer : public BaseServer {
  public:
   using handler_type = Handler;
   using protocol_type = Protocol;
+  /// Handlers reply through the server's socket: a mixin must not close it under them.
+  static constexpr bool handlers_share_server_socket = true;
 
   /// Creates the socket and, when `bind_and_activate` is true, binds it (see
   /// BasicStreamServer for the two-step form and errors).

@@ -32,8 +32,19 @@ class Request {
   /// A datagram request: `packet` as received, answered through `socket`.
   Request(std::string packet, DatagramSocket& socket) : packet_(std::move(packet)), socket_(&socket) {}
 
-  Request(Request&&) noexcept = default;
-  Request& operator=(Request&&) noexcept = default;
+  Request(Request&& other) noexcept
+      : stream_(std::move(other.stream_)),
+        packet_(std::move(other.packet_)),
+        socket_(std::exchange(other.socket_, nullptr)) {}
+  Request& operator=(Request&& other) noexcept {
+    stream_ = std::move(other.stream_);
+    packet_ = std::move(other.packet_);
+    socket_ = std::exchange(other.socket_, nullptr);
+    return *this;
+  }
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
+  ~Request() = default;
 
   /// True for a stream request, false for a datagram or empty one.
   bool is_stream() const noexcept { return stream_ != nullptr; }

@@ -22,12 +22,9 @@ namespace socketserver {
 /// Sends use MSG_NOSIGNAL, so a closed peer is an EPIPE error, never a SIGPIPE.
 class SocketStream final : public ByteStream {
  public:
-  /// Takes ownership of `fd`, a connected stream socket, and makes it non-blocking.
-  explicit SocketStream(int fd) : fd_(fd) {
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
-      detail::throw_errno("fcntl");
-  }
+  /// Takes ownership of `fd`, a connected stream socket, and makes it non-blocking. If that
+  /// fails, it throws and `fd` stays the caller's.
+  explicit SocketStream(int fd) : fd_(make_non_blocking(fd)) {}
 
   std::size_t read_some(std::span<char> buffer) override {
     if (buffer.empty()) return 0;
@@ -63,6 +60,13 @@ class SocketStream final : public ByteStream {
   }
 
  private:
+  static int make_non_blocking(int fd) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+      detail::throw_errno("fcntl");
+    return fd;
+  }
+
   // After a failed recv/send: wait when the socket would block, retry after a signal, throw
   // on anything else.
   void wait_or_throw(short events, const char* what) {

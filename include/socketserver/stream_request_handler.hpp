@@ -50,7 +50,8 @@ class StreamRequestHandler : public BaseRequestHandler {
   }
 
   /// Flushes wfile. As in Python, a socket error on this last flush is ignored: the peer has
-  /// gone and there is no one left to tell.
+  /// gone and there is no one left to tell. An override must call it, or buffered replies are
+  /// lost.
   void finish() override {
     try {
       wfile.flush();

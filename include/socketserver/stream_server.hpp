@@ -44,6 +44,8 @@ class BasicStreamServer : public BaseServer {
  public:
   using handler_type = Handler;
   using protocol_type = Protocol;
+  /// Handlers do not use the listening socket: a mixin may close it before they finish.
+  static constexpr bool handlers_share_server_socket = false;
 
   /// Creates the socket and, when `bind_and_activate` is true, binds and listens. With false,
   /// set allow_reuse_address, allow_reuse_port or request_queue_size, then call server_bind()

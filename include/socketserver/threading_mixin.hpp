@@ -37,11 +37,17 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
   using Server::Server;
 
   ~ThreadingMixIn() override {
-    Server::server_close();
-    join(true);
+    if constexpr (Server::handlers_share_server_socket) {
+      join(true);
+      Server::server_close();
+    } else {
+      Server::server_close();
+      join(true);
+    }
   }
 
-  /// When true, server_close() does not wait for request threads (Python's daemon_threads).
+  /// When true, a stream server's server_close() does not wait for request threads (Python's
+  /// daemon_threads). A datagram server waits for them all the same: they use its socket.
   bool daemon_threads = false;
   /// When true (the default), server_close() waits for the non-daemon request threads.
   bool block_on_close = true;
@@ -67,10 +73,16 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
   }
 
   /// Closes the server socket, then waits for the request threads when block_on_close is set
-  /// (daemon threads excepted).
+  /// (daemon threads excepted). A datagram server's handlers reply through the server's own
+  /// socket, so there the order is reversed: every thread, daemon or not, is joined first.
   void server_close() override {
-    Server::server_close();
-    if (block_on_close) join(false);
+    if constexpr (Server::handlers_share_server_socket) {
+      join(true);
+      Server::server_close();
+    } else {
+      Server::server_close();
+      if (block_on_close) join(false);
+    }
   }
 
   /// Request threads started and not yet joined (finished ones are joined at the next request).
@@ -92,7 +104,11 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
     } catch (...) {
       detail::call_error_hook([&] { this->handle_error(request, client_address); });
     }
-    this->shutdown_request(request);
+    try {
+      this->shutdown_request(request);
+    } catch (...) {  // on this thread nothing may escape: report it like any other error
+      detail::call_error_hook([&] { this->handle_error(request, client_address); });
+    }
   }
 
  private:

@@ -7,6 +7,7 @@ Starts BINARY on 127.0.0.1 port 0, reads the address it prints, talks to it, the
 SIGTERM (and, on a second run, SIGINT) and expects exit status 0. Every wait is bounded.
 """
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -46,14 +47,41 @@ def nc_client(nc, port, payload):
 
 
 def stop(proc, sig):
-    proc.send_signal(sig)
+    """Sends `sig` (None: none) and expects exit status 0 within TIMEOUT."""
+    if sig is not None:
+        proc.send_signal(sig)
     try:
         status = proc.wait(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
-        sys.exit(f"server did not exit within {TIMEOUT}s of {sig.name}")
+        sys.exit(f"server did not exit within {TIMEOUT}s of {sig}")
     if status != 0:
-        sys.exit(f"server exited with {status} after {sig.name}: {proc.stderr.read()!r}")
+        sys.exit(f"server exited with {status} after {sig}: {proc.stderr.read()!r}")
+
+
+def next_line(proc):
+    ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+    if not ready:
+        proc.kill()
+        sys.exit(f"no output from the server within {TIMEOUT}s")
+    return proc.stdout.readline().strip()
+
+
+def check_signal_with_client(binary, request, reply_pattern):
+    """A signal stops accepting but lets a connected client finish; a second one ends it at once."""
+    proc, port = start(binary)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        proc.send_signal(signal.SIGTERM)
+        expect("first signal announces the shutdown", "shutting down" in next_line(proc), True)
+        client.sendall(request)
+        expect("the connected client is still served", reply_pattern.fullmatch(client.recv(4096)) is not None, True)
+    stop(proc, None)  # the client has gone: the server exits by itself, with status 0
+    proc, port = start(binary)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT):
+        proc.send_signal(signal.SIGINT)
+        expect("first signal announces the shutdown", "shutting down" in next_line(proc), True)
+        proc.send_signal(signal.SIGINT)
+        expect("a second signal ends it while a client is connected", proc.wait(timeout=TIMEOUT), -signal.SIGINT)
 
 
 def expect(what, got, want):
@@ -72,6 +100,7 @@ def check_uppercase(binary, nc):
     expect("python client, last line without newline", python_client(port, b"abc\ndef"), b"ABC\nDEF")
     expect("nc", nc_client(nc, port, b"from nc\n"), b"FROM NC\n")
     stop(proc, signal.SIGTERM)
+    check_signal_with_client(binary, b"still here\n", re.compile(rb"STILL HERE\n"))
 
 
 def check_get_time(binary, nc):
@@ -86,6 +115,7 @@ def check_get_time(binary, nc):
     expect("invalid request", python_client(port, b"get_date\n"),
            b"error: invalid request 'get_date', expected 'get_time'\n")
     stop(proc, signal.SIGTERM)
+    check_signal_with_client(binary, b"get_time\n", re.compile(stamp.encode()))
 
 
 def check_help_and_errors(binary):

@@ -1,6 +1,6 @@
-// Command-line options shared by the examples: --host, --port, --help.
-#ifndef SOCKETSERVER_EXAMPLES_EXAMPLE_OPTIONS_HPP
-#define SOCKETSERVER_EXAMPLES_EXAMPLE_OPTIONS_HPP
+// What the examples share: the command line (--host, --port, --help) and stopping on a signal.
+#ifndef SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
+#define SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 
 #include <charconv>
 #include <cstdint>
@@ -9,7 +9,12 @@
 #include <string>
 #include <string_view>
 
+#include <asio/signal_set.hpp>
+#include <csignal>
+#include <system_error>
+
 #include <fmt/format.h>
+#include <socketserver/base_server.hpp>
 
 namespace examples {
 
@@ -51,6 +56,25 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   return options;
 }
 
+// While alive, SIGINT and SIGTERM stop `server`'s serve_forever() (the handler runs on the
+// serving thread), after which server_close() waits for connected clients. The handler removes
+// itself, so a second signal ends the process at once.
+class StopOnSignals {
+ public:
+  StopOnSignals(socketserver::BaseServer& server, std::string_view name)
+      : signals_(server.get_executor(), SIGINT, SIGTERM) {
+    signals_.async_wait([this, &server, name](std::error_code, int) {
+      signals_.clear();  // before the message below, which tells a script it may signal again
+      server.shutdown();
+      fmt::print("{}: shutting down; a second signal stops at once\n", name);
+      std::fflush(stdout);
+    });
+  }
+
+ private:
+  asio::signal_set signals_;
+};
+
 }  // namespace examples
 
-#endif  // SOCKETSERVER_EXAMPLES_EXAMPLE_OPTIONS_HPP
+#endif  // SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
