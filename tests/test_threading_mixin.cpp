@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <socketserver/datagram_request_handler.hpp>
 #include <socketserver/stream_request_handler.hpp>
@@ -227,8 +228,9 @@ TEST_CASE("server_close waits for a running request thread when block_on_close i
   struct Server : socketserver::ThreadingTCPServer<Blocking> {
     Server() : ThreadingMixIn({"127.0.0.1", 0}) {}
     std::promise<void> closing;
+    bool closed = false;
     void server_close() override {
-      closing.set_value();
+      if (!std::exchange(closed, true)) closing.set_value();  // the first call only
       ThreadingMixIn::server_close();
     }
   };

@@ -22,6 +22,7 @@
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/stream_server.hpp>
 #include <socketserver/tcp_server.hpp>
+#include <socketserver/thread_pool_mixin.hpp>
 #include <socketserver/threading_mixin.hpp>
 #include <socketserver/threading_servers.hpp>
 #include <socketserver/udp_server.hpp>

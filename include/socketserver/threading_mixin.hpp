@@ -1,8 +1,6 @@
 #ifndef SOCKETSERVER_THREADING_MIXIN_HPP
 #define SOCKETSERVER_THREADING_MIXIN_HPP
 
-#include <cxxabi.h>
-
 #include <atomic>
 #include <cstddef>
 #include <list>
@@ -11,7 +9,7 @@
 #include <utility>
 
 #include <socketserver/address.hpp>
-#include <socketserver/detail/exception.hpp>
+#include <socketserver/detail/request_thread.hpp>
 #include <socketserver/request.hpp>
 
 namespace socketserver {
@@ -92,23 +90,9 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
   }
 
  protected:
-  /// The body of a request thread: Python's process_request_thread().
-  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
-  virtual void
-  process_request_thread(Request& request, const Address& client_address) {
-    try {
-      this->finish_request(request, client_address);
-    } catch (const abi::__forced_unwind&) {
-      this->shutdown_request(request);
-      throw;
-    } catch (...) {
-      detail::call_error_hook([&] { this->handle_error(request, client_address); });
-    }
-    try {
-      this->shutdown_request(request);
-    } catch (...) {  // on this thread nothing may escape: report it like any other error
-      detail::call_error_hook([&] { this->handle_error(request, client_address); });
-    }
+  /// The body of a request thread: Python's process_request_thread(). May be overridden.
+  virtual void process_request_thread(Request& request, const Address& client_address) {
+    detail::run_request_thread(*this, request, client_address);
   }
 
  private:

@@ -38,14 +38,19 @@ inline constexpr int io_timeout_seconds = 10;
 
 [[noreturn]] inline void fail(const char* what) { throw std::system_error(errno, std::system_category(), what); }
 
-// Runs server.serve_forever() on a thread; the destructor shuts it down and joins.
+// Runs server.serve_forever() on a thread. The destructor shuts it down, joins, then calls
+// server_close(), as a program must before it destroys a server whose request threads may still
+// be finishing: a destructor cannot wait for them without racing with their virtual calls.
 class ServerThread {
  public:
   explicit ServerThread(socketserver::BaseServer& server, socketserver::Seconds poll_interval = 10ms)
       : server_(server), thread_([this, poll_interval] { server_.serve_forever(poll_interval); }) {}
   ServerThread(const ServerThread&) = delete;
   ServerThread& operator=(const ServerThread&) = delete;
-  ~ServerThread() { stop(); }
+  ~ServerThread() {
+    stop();
+    server_.server_close();
+  }
 
   // Calls shutdown() and joins; idempotent.
   void stop() {
