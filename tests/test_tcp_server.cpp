@@ -148,21 +148,12 @@ TEST_CASE("TCPServer echoes three clients, then shutdown and server_close close 
   CHECK(server.server_address().host() == "127.0.0.1");
   CHECK(server.server_address().port() != 0);
   CHECK(server.server_address() == test::socket_name(fd));
-  {
-    test::ServerThread serving(server);  // polls every 10 ms, as CPython's test does
-    for (int i = 0; i < 3; ++i) {
-      auto client = test::Client::connect(server.server_address());
-      const std::string line = "client " + std::to_string(i) + "\n";
-      client.send(line);
-      CHECK(client.recv_line() == line);
-    }
-    serving.stop();
-  }
-  server.server_close();
-  CHECK(server.fileno() == -1);
-  CHECK_FALSE(test::fd_is_open(fd));
-  server.server_close();  // idempotent
-  CHECK(server.fileno() == -1);
+  const test::TempDir dir;  // unused by TCP; check_echo_scenario takes one for Unix peers
+  test::check_echo_scenario(server, dir, [&] {
+    CHECK_FALSE(test::fd_is_open(fd));
+    server.server_close();  // idempotent
+    CHECK(server.fileno() == -1);
+  });
 }
 
 TEST_CASE(

@@ -80,22 +80,12 @@ TEST_CASE("UnixStreamServer echoes three clients, then shutdown and server_close
   CHECK(server.server_address().path() == path);
   CHECK(socket_path(fd) == path);
   CHECK(file_type(path) == S_IFSOCK);
-  {
-    test::ServerThread serving(server);
-    for (int i = 0; i < 3; ++i) {
-      auto client = test::Client::connect(server.server_address());
-      const std::string line = "client " + std::to_string(i) + "\n";
-      client.send(line);
-      CHECK(client.recv_line() == line);
-    }
-    serving.stop();
-  }
-  server.server_close();
-  CHECK(server.fileno() == -1);
-  CHECK_FALSE(test::fd_is_open(fd));
-  CHECK(file_type(path) == 0);
-  server.server_close();  // idempotent
-  CHECK(server.fileno() == -1);
+  test::check_echo_scenario(server, dir, [&] {
+    CHECK_FALSE(test::fd_is_open(fd));
+    CHECK(file_type(path) == 0);
+    server.server_close();  // idempotent
+    CHECK(server.fileno() == -1);
+  });
 }
 
 TEST_CASE("destroying a UnixStreamServer closes its socket and removes its file", "[unix]") {
