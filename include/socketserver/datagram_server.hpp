@@ -12,8 +12,6 @@
 #include <system_error>
 #include <utility>
 
-#include <asio/socket_base.hpp>
-
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
@@ -21,6 +19,7 @@
 #include <socketserver/detail/endpoint.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/detail/run_handler.hpp>
+#include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
@@ -79,18 +78,8 @@ class BasicDatagramServer : public BaseServer {
 
   /// Binds the socket and records the bound address in server_address(). May be overridden.
   virtual void server_bind() {
-    std::error_code ec;
-    if (allow_reuse_address) socket_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && allow_reuse_port) {
-      const int on = 1;
-      if (::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
-        ec.assign(errno, std::system_category());
-    }
-    if (ec) detail::throw_error(ec, "setsockopt");
-    socket_.bind(endpoint_, ec);
-    if (ec) detail::throw_error(ec, "bind " + server_address_.to_string());
-    if constexpr (detail::is_local_protocol_v<Protocol>) bound_path_ = endpoint_.path();
-    server_address_ = detail::to_address(socket_.local_endpoint());
+    server_address_ = detail::bind_server_socket(socket_, endpoint_, allow_reuse_address, allow_reuse_port,
+                                                 server_address_, bound_path_);
   }
 
   /// Nothing to do for a datagram socket but make it non-blocking. May be overridden.
@@ -165,13 +154,7 @@ class BasicDatagramServer : public BaseServer {
     BasicDatagramServer& server_;
   };
 
-  void close_socket() noexcept {
-    if (!socket_.is_open()) return;
-    std::error_code ignored;
-    socket_.close(ignored);
-    if (!bound_path_.empty()) ::unlink(bound_path_.c_str());
-    bound_path_.clear();
-  }
+  void close_socket() noexcept { detail::close_server_socket(socket_, bound_path_); }
 
   typename Protocol::socket socket_;
   typename Protocol::endpoint endpoint_;

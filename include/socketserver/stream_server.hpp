@@ -11,8 +11,6 @@
 #include <system_error>
 #include <utility>
 
-#include <asio/socket_base.hpp>
-
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
@@ -21,6 +19,7 @@
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/detail/run_handler.hpp>
+#include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
 #include <socketserver/socket_stream.hpp>
 
@@ -83,19 +82,9 @@ class BasicStreamServer : public BaseServer {
 
   /// Binds the socket and records the bound address in server_address(). May be overridden.
   virtual void server_bind() {
-    std::error_code ec;
-    if (allow_reuse_address && !detail::is_local_protocol_v<Protocol>)
-      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && allow_reuse_port) {
-      const int on = 1;
-      if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
-        ec.assign(errno, std::system_category());
-    }
-    if (ec) detail::throw_error(ec, "setsockopt");
-    acceptor_.bind(endpoint_, ec);
-    if (ec) detail::throw_error(ec, "bind " + server_address_.to_string());
-    if constexpr (detail::is_local_protocol_v<Protocol>) bound_path_ = endpoint_.path();
-    server_address_ = detail::to_address(acceptor_.local_endpoint());
+    server_address_ =
+        detail::bind_server_socket(acceptor_, endpoint_, allow_reuse_address && !detail::is_local_protocol_v<Protocol>,
+                                   allow_reuse_port, server_address_, bound_path_);
   }
 
   /// Listens with request_queue_size. May be overridden.
@@ -169,13 +158,7 @@ class BasicStreamServer : public BaseServer {
   }
 
  private:
-  void close_socket() noexcept {
-    if (!acceptor_.is_open()) return;
-    std::error_code ignored;
-    acceptor_.close(ignored);
-    if (!bound_path_.empty()) ::unlink(bound_path_.c_str());
-    bound_path_.clear();
-  }
+  void close_socket() noexcept { detail::close_server_socket(acceptor_, bound_path_); }
 
   typename Protocol::acceptor acceptor_;
   typename Protocol::endpoint endpoint_;

@@ -34,15 +34,7 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
  public:
   using Server::Server;
 
-  ~ThreadingMixIn() override {
-    if constexpr (Server::handlers_share_server_socket) {
-      join(true);
-      Server::server_close();
-    } else {
-      Server::server_close();
-      join(true);
-    }
-  }
+  ~ThreadingMixIn() override { close_and_join(true, true); }
 
   /// When true, a stream server's server_close() does not wait for request threads (Python's
   /// daemon_threads). A datagram server waits for them all the same: they use its socket.
@@ -73,15 +65,7 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
   /// Closes the server socket, then waits for the request threads when block_on_close is set
   /// (daemon threads excepted). A datagram server's handlers reply through the server's own
   /// socket, so there the order is reversed: every thread, daemon or not, is joined first.
-  void server_close() override {
-    if constexpr (Server::handlers_share_server_socket) {
-      join(true);
-      Server::server_close();
-    } else {
-      Server::server_close();
-      if (block_on_close) join(false);
-    }
-  }
+  void server_close() override { close_and_join(block_on_close, false); }
 
   /// Request threads started and not yet joined (finished ones are joined at the next request).
   std::size_t thread_count() const {
@@ -111,6 +95,19 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
       } else {
         ++it;
       }
+    }
+  }
+
+  // Closes the server socket and waits for the request threads (when `wait`; daemon ones only
+  // when `all`). A datagram server's threads reply through its socket: all of them are joined
+  // first, whatever `wait` and `all` say.
+  void close_and_join(bool wait, bool all) {
+    if constexpr (Server::handlers_share_server_socket) {
+      join(true);
+      Server::server_close();
+    } else {
+      Server::server_close();
+      if (wait) join(all);
     }
   }
 
