@@ -4,6 +4,12 @@
 // Everything: servers, mixins, handlers and the byte streams under them.
 
 #include <socketserver/address.hpp>
+#include <socketserver/async_buffered_reader.hpp>
+#include <socketserver/async_buffered_writer.hpp>
+#include <socketserver/async_stream_request_handler.hpp>
+#include <socketserver/async_stream_server.hpp>
+#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async_unix_stream_server.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
 #include <socketserver/buffered_reader.hpp>
@@ -21,6 +27,7 @@
 #include <socketserver/socket_stream.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/stream_server.hpp>
+#include <socketserver/stream_socket_server.hpp>
 #include <socketserver/tcp_server.hpp>
 #include <socketserver/thread_pool_mixin.hpp>
 #include <socketserver/threading_mixin.hpp>

@@ -1,0 +1,115 @@
+#ifndef SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP
+#define SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP
+
+#include <cstddef>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <asio/awaitable.hpp>
+
+#include <socketserver/detail/event_loop.hpp>
+
+namespace socketserver {
+
+/// The buffered writer behind an async handler's `wfile`: BufferedWriter for coroutines.
+///
+/// `co_await wfile.write(data)` copies into the buffer and returns without suspending unless
+/// the buffer is full; `co_await wfile.flush()` sends. The handler flushes before rfile waits
+/// for input and after handle() returns, so pipelined requests are answered with one send().
+/// When the peer does not read and the socket is full, write() and flush() suspend until it
+/// drains: a handler's output never grows past buffer_size.
+///
+/// Memory: the buffer is borrowed from the event loop while bytes are waiting to be sent and
+/// given back once they are; an idle connection holds none. Only bytes that wait for a full
+/// socket are copied to a buffer of the writer's own.
+///
+/// Thread safety: the connection's event-loop thread only.
+class AsyncBufferedWriter {
+ public:
+  /// write() flushes first once this many bytes would be buffered; writes at least this long
+  /// go straight to the socket. At most 64 KiB (the loop's buffer size); 0 sends every write.
+  std::size_t buffer_size = detail::EventLoop::buffer_size;
+
+  AsyncBufferedWriter() = default;
+  AsyncBufferedWriter(const AsyncBufferedWriter&) = delete;
+  AsyncBufferedWriter& operator=(const AsyncBufferedWriter&) = delete;
+  ~AsyncBufferedWriter() { give_back(); }
+
+  /// Writes to `connection` from now on, dropping anything buffered.
+  void attach(detail::Connection& connection) noexcept {
+    give_back();
+    connection_ = &connection;
+  }
+
+  /// Buffers `data`; sends first when it would not fit.
+  asio::awaitable<void> write(std::string_view data) {
+    const std::size_t limit = capacity();
+    if (size_ + data.size() > limit) co_await flush();
+    if (data.size() >= limit || limit == 0) {
+      co_await send_all(data.data(), data.size());
+      co_return;
+    }
+    if (buffer_ == nullptr) buffer_ = loop().acquire_buffer();
+    std::memcpy(buffer_ + size_, data.data(), data.size());
+    size_ += data.size();
+  }
+
+  /// Sends everything buffered; completes when the kernel has taken all of it.
+  asio::awaitable<void> flush() {
+    if (size_ == 0) co_return;
+    std::size_t sent = connection().writable() ? connection().write_some(buffer_, size_) : 0;
+    if (sent == size_) {
+      size_ = 0;
+      give_back();
+      co_return;
+    }
+    // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
+    // across the wait.
+    pending_.assign(buffer_ + sent, size_ - sent);
+    size_ = 0;
+    give_back();
+    co_await send_all(pending_.data(), pending_.size());
+    pending_.clear();
+    if (pending_.capacity() > 4096) std::string().swap(pending_);
+  }
+
+  /// Bytes written and not yet sent.
+  std::size_t buffered() const noexcept { return size_ + pending_.size(); }
+
+ private:
+  std::size_t capacity() const noexcept {
+    return buffer_size < detail::EventLoop::buffer_size ? buffer_size : detail::EventLoop::buffer_size;
+  }
+
+  asio::awaitable<void> send_all(const char* data, std::size_t size) {
+    while (size > 0) {
+      if (!connection().writable()) co_await connection().wait_writable();
+      const std::size_t n = connection().write_some(data, size);
+      data += n;
+      size -= n;
+    }
+  }
+
+  detail::Connection& connection() const {
+    if (connection_ == nullptr) throw std::logic_error("AsyncBufferedWriter is not attached to a connection");
+    return *connection_;
+  }
+  detail::EventLoop& loop() const { return connection().loop(); }
+
+  void give_back() noexcept {
+    if (buffer_ != nullptr) connection_->loop().release_buffer(buffer_);
+    buffer_ = nullptr;
+    size_ = 0;
+  }
+
+  detail::Connection* connection_ = nullptr;
+  char* buffer_ = nullptr;  // borrowed from the loop while size_ > 0
+  std::size_t size_ = 0;
+  std::string pending_;  // what waits for a full socket to drain
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP

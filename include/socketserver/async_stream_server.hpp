@@ -1,0 +1,242 @@
+#ifndef SOCKETSERVER_ASYNC_STREAM_SERVER_HPP
+#define SOCKETSERVER_ASYNC_STREAM_SERVER_HPP
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/error.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <socketserver/address.hpp>
+#include <socketserver/async_stream_request_handler.hpp>
+#include <socketserver/detail/event_loop.hpp>
+#include <socketserver/detail/exception.hpp>
+#include <socketserver/request.hpp>
+#include <socketserver/stream_socket_server.hpp>
+
+namespace socketserver {
+
+/// A handler an async stream server can run: a default-constructible
+/// AsyncStreamRequestHandler.
+template <class H>
+concept AsyncStreamHandler = std::derived_from<H, AsyncStreamRequestHandler> && std::default_initializable<H>;
+
+namespace detail {
+struct AsyncHandlerAccess {
+  static void attach(AsyncStreamRequestHandler& handler, Connection& connection) noexcept {
+    handler.connection_ = &connection;
+  }
+};
+}  // namespace detail
+
+/// A stream server whose handlers are coroutines, many connections per thread: what
+/// AsyncTCPServer and AsyncUnixStreamServer are made of.
+///
+/// The serve loop is BaseServer's: serve_forever() accepts, verify_request() filters, and
+/// process_request() calls finish_request(), which starts a `Handler` coroutine on an event
+/// loop and returns at once. The connection is shut down (shutdown_request()) when the
+/// coroutine ends.
+///
+/// Threads: `threads` event loops. The first runs on the serving thread, inside
+/// serve_forever() (and handle_request(), and server_close() while it waits); the others
+/// each have a thread and an io_context of their own, started with the first request. New
+/// connections go to the loops in turn, and a connection stays on its loop. So with
+/// threads > 1, handle_error(), shutdown_request() and close_request() run on several threads
+/// at once, as with ThreadingMixIn.
+///
+/// Ownership: the server owns the listening socket and the loops. Each connection's Request
+/// lives in its coroutine, which closes it at the end.
+template <AsyncStreamHandler Handler, class Protocol>
+class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
+ public:
+  using handler_type = Handler;
+
+  /// See StreamSocketServer: binds and listens unless `bind_and_activate` is false.
+  explicit BasicAsyncStreamServer(Address server_address, bool bind_and_activate = true)
+      : StreamSocketServer<Protocol>(std::move(server_address), bind_and_activate) {}
+
+  /// Aborts the connections still open (their pending co_awaits on rfile and wfile throw
+  /// operation_aborted) and waits for their coroutines to end.
+  ~BasicAsyncStreamServer() override {
+    try {
+      end_connections(/*abort=*/true);
+    } catch (...) {
+      fmt::print(stderr, "socketserver: error while closing connections: {}\n", detail::current_exception_message());
+    }
+  }
+
+  /// The number of event loops, each on its own thread, the serving thread included. The
+  /// default is one per hardware thread. Set it before the first request.
+  std::size_t threads = std::max(1U, std::thread::hardware_concurrency());
+
+  /// What server_close() does with open connections: true (the default, as for
+  /// ThreadingMixIn) waits until their handlers return; false aborts them.
+  bool block_on_close = true;
+
+  /// Connections whose handler has not finished yet.
+  std::size_t active_connections() const noexcept { return active_.load(); }
+
+  /// Calls finish_request(); the connection is shut down when its handler ends.
+  void process_request(Request& request, const Address& client_address) override {
+    finish_request(request, client_address);
+  }
+
+  /// Starts a `Handler` coroutine for the request on the next event loop and returns. May be
+  /// overridden.
+  void finish_request(Request& request, const Address& client_address) override {
+    if (closed_) throw std::logic_error("finish_request() after server_close()");
+    start_loops();
+    Loop& loop = *loops_[next_loop_];
+    next_loop_ = (next_loop_ + 1) % loops_.size();
+    ++active_;
+    asio::co_spawn(loop.io(), serve(loop.events, std::move(request), client_address), asio::detached);
+  }
+
+  /// Closes the listening socket, then waits for the open connections (block_on_close) or
+  /// aborts them, and stops the loop threads. Idempotent. Call it on the serving thread after
+  /// serve_forever() has returned, not from a handler.
+  void server_close() override {
+    StreamSocketServer<Protocol>::server_close();
+    end_connections(!block_on_close);
+  }
+
+ private:
+  struct Loop {
+    // Loop 0 runs on the server's own io_context; the others own theirs.
+    explicit Loop(asio::io_context& shared) : events(shared) {}
+    explicit Loop(std::unique_ptr<asio::io_context> own) : own_io(std::move(own)), events(*own_io) {}
+
+    asio::io_context& io() noexcept { return events.context(); }
+
+    std::unique_ptr<asio::io_context> own_io;
+    detail::EventLoop events;
+    std::thread thread;
+  };
+
+  void start_loops() {
+    if (!loops_.empty()) return;
+    const std::size_t count = std::max<std::size_t>(1, threads);
+    loops_.push_back(std::make_unique<Loop>(this->context()));
+    loops_.back()->events.start();
+    for (std::size_t i = 1; i < count; ++i) {
+      loops_.push_back(std::make_unique<Loop>(std::make_unique<asio::io_context>(1)));
+      Loop& loop = *loops_.back();
+      loop.events.start();  // pending work: run() returns only when stopped
+      loop.thread = std::thread([&loop] {
+        for (;;) {
+          try {
+            loop.io().run();
+            return;
+          } catch (...) {
+            fmt::print(stderr, "socketserver: event loop: {}\n", detail::current_exception_message());
+          }
+        }
+      });
+    }
+  }
+
+  // The coroutine of one connection: Python's BaseRequestHandler.__init__ plus the
+  // shutdown_request() that process_request() does for a synchronous server.
+  asio::awaitable<void> serve(detail::EventLoop& loop, Request request, Address client_address) {
+    std::exception_ptr error;
+    try {
+      detail::Connection connection(loop, request.fileno());
+      Handler handler;
+      AsyncStreamRequestHandler& base = handler;
+      base.request = &request;
+      base.client_address = client_address;
+      base.server = this;
+      detail::AsyncHandlerAccess::attach(base, connection);
+      base.setup();
+      try {
+        co_await base.handle();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      try {
+        co_await base.finish();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+    if (error && !aborted(error)) {
+      try {
+        std::rethrow_exception(error);
+      } catch (...) {
+        detail::call_error_hook([&] { this->handle_error(request, client_address); });
+      }
+    }
+    try {
+      this->shutdown_request(request);
+    } catch (...) {
+      fmt::print(stderr, "socketserver: shutdown_request() threw: {}\n", detail::current_exception_message());
+    }
+    connection_done();
+  }
+
+  // An abort by end_connections() is the server's doing, not the handler's error.
+  bool aborted(const std::exception_ptr& error) const {
+    if (!aborting_.load()) return false;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::system_error& e) {
+      return e.code() == asio::error::operation_aborted;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  void connection_done() {
+    // The last one wakes end_connections(), which may be waiting on the serving thread.
+    if (active_.fetch_sub(1) == 1 && closing_.load()) asio::post(this->context(), [] {});
+  }
+
+  void end_connections(bool abort) {
+    closed_ = true;
+    if (loops_.empty()) return;
+    closing_.store(true);
+    if (abort) {
+      aborting_.store(true);
+      for (auto& loop : loops_) {
+        asio::post(loop->io(), [&events = loop->events] { events.abort_all(); });
+      }
+    }
+    asio::io_context& io = this->context();
+    while (active_.load() > 0) {
+      if (io.run_one() == 0) io.restart();
+    }
+    for (auto& loop : loops_) {
+      if (loop->thread.joinable()) {
+        loop->io().stop();
+        loop->thread.join();
+      }
+    }
+  }
+
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::size_t next_loop_ = 0;
+  std::atomic<std::size_t> active_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> aborting_{false};
+  bool closed_ = false;
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_ASYNC_STREAM_SERVER_HPP

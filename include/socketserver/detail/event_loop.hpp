@@ -1,0 +1,285 @@
+#ifndef SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
+#define SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include <asio/async_result.hpp>
+#include <asio/error.hpp>
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <socketserver/detail/completion.hpp>
+#include <socketserver/detail/system_error.hpp>
+
+namespace socketserver::detail {
+
+class Connection;
+
+// The readiness half of an async server's event loop: an edge-triggered epoll set holding the
+// loop's connections, driven from an asio io_context.
+//
+// Why not asio's own socket operations: every asio readiness wait re-arms the descriptor with
+// epoll_ctl(), and every asio read that finds the socket drained costs a read() that returns
+// EAGAIN, so a request-reply exchange takes three system calls. Here each connection is added
+// once, edge-triggered, and a read shorter than its buffer marks the connection drained (the
+// kernel reports the next arrival as a new edge), so an exchange takes two: one read, one write.
+// The set itself is one descriptor in the io_context, so timers, posted work and the user's own
+// asio I/O share the thread as usual.
+//
+// It also lends out 64 KiB buffers: connections read into and write from a buffer only while
+// they have bytes in flight, so an idle connection holds none.
+//
+// Threads: everything, construction excepted, runs on the thread that runs the io_context.
+class EventLoop {
+ public:
+  static constexpr std::size_t buffer_size = std::size_t{64} * 1024;
+
+  explicit EventLoop(asio::io_context& io) : io_(io), epoll_(io) {
+    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) throw_errno("epoll_create1");
+    epoll_.assign(fd);
+  }
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  ~EventLoop() {
+    for (char* buffer : free_buffers_) delete[] buffer;
+  }
+
+  asio::io_context& context() noexcept { return io_; }
+
+  // Starts waiting for events. Call once, before or on the loop's thread.
+  void start() { arm(); }
+
+  // Completes every wait with operation_aborted, and fails every later one the same way.
+  void abort_all();
+  bool aborting() const noexcept { return aborting_; }
+
+  char* acquire_buffer() {
+    if (free_buffers_.empty()) return new char[buffer_size];
+    char* buffer = free_buffers_.back();
+    free_buffers_.pop_back();
+    return buffer;
+  }
+
+  void release_buffer(char* buffer) noexcept {
+    if (buffer == nullptr) return;
+    // A few stay for reuse; more only appear when many handlers hold one across a wait.
+    if (free_buffers_.size() < max_free_buffers) {
+      free_buffers_.push_back(buffer);
+    } else {
+      delete[] buffer;
+    }
+  }
+
+ private:
+  friend class Connection;
+  static constexpr std::size_t max_free_buffers = 8;
+
+  struct Entry {
+    Connection* connection = nullptr;
+    std::uint32_t generation = 0;
+  };
+
+  // Events carry index and generation, so an event for a connection that has gone is dropped.
+  std::uint64_t add(int fd, Connection& connection) {
+    std::uint32_t index;
+    if (free_entries_.empty()) {
+      index = static_cast<std::uint32_t>(entries_.size());
+      entries_.emplace_back();
+    } else {
+      index = free_entries_.back();
+      free_entries_.pop_back();
+    }
+    Entry& entry = entries_[index];
+    entry.connection = &connection;
+    const std::uint64_t key = (std::uint64_t{entry.generation} << 32) | index;
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.u64 = key;
+    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd, &event) < 0) {
+      const int error = errno;
+      remove(key);
+      throw_errno("epoll_ctl", error);
+    }
+    return key;
+  }
+
+  // The descriptor leaves the set when it is closed; this only forgets the connection.
+  void remove(std::uint64_t key) noexcept {
+    const auto index = static_cast<std::uint32_t>(key);
+    Entry& entry = entries_[index];
+    entry.connection = nullptr;
+    ++entry.generation;
+    free_entries_.push_back(index);
+  }
+
+  Connection* find(std::uint64_t key) const noexcept {
+    const auto index = static_cast<std::uint32_t>(key);
+    if (index >= entries_.size()) return nullptr;
+    const Entry& entry = entries_[index];
+    return entry.generation == static_cast<std::uint32_t>(key >> 32) ? entry.connection : nullptr;
+  }
+
+  void arm() {
+    epoll_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
+      if (!ec) run_ready();
+    });
+  }
+
+  // Takes what is ready without blocking. While events keep coming it polls again after other
+  // queued work has run, which costs no epoll_ctl(); once none are left it parks in the
+  // io_context until the set becomes readable.
+  void run_ready();
+
+  asio::io_context& io_;
+  asio::posix::stream_descriptor epoll_;
+  std::vector<Entry> entries_;
+  std::vector<std::uint32_t> free_entries_;
+  std::vector<char*> free_buffers_;
+  std::array<epoll_event, 256> events_{};
+  bool aborting_ = false;
+};
+
+// One connection's place in an EventLoop: non-blocking reads and writes that report when the
+// socket is drained or full, and waits for the next edge. Lives in the connection's coroutine
+// frame; does not own the descriptor.
+class Connection {
+ public:
+  Connection(EventLoop& loop, int fd) : loop_(loop), fd_(fd), key_(loop.add(fd, *this)) {
+    aborted_ = loop.aborting();
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() { loop_.remove(key_); }
+
+  EventLoop& loop() noexcept { return loop_; }
+  int fd() const noexcept { return fd_; }
+
+  // False once a read came back short or empty-handed: nothing more until the next edge.
+  bool readable() const noexcept { return readable_; }
+  bool writable() const noexcept { return writable_; }
+
+  // recv() into [data, data + size): the byte count, 0 at end of stream, -1 when there is
+  // nothing to read yet. Throws std::system_error on a socket error.
+  ssize_t read_some(char* data, std::size_t size) {
+    for (;;) {
+      const ssize_t n = ::recv(fd_, data, size, 0);
+      if (n > 0) {
+        if (static_cast<std::size_t>(n) < size) readable_ = false;
+        return n;
+      }
+      if (n == 0) return 0;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        readable_ = false;
+        return -1;
+      }
+      throw_errno("recv");
+    }
+  }
+
+  // send() without SIGPIPE: the byte count, 0 when the socket is full.
+  std::size_t write_some(const char* data, std::size_t size) {
+    for (;;) {
+      const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) {
+        if (static_cast<std::size_t>(n) < size) writable_ = false;
+        return static_cast<std::size_t>(n);
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        writable_ = false;
+        return 0;
+      }
+      throw_errno("send");
+    }
+  }
+
+  // Suspends until the next readable (or writable) edge. Throws std::system_error
+  // (operation_aborted) when the server aborts its connections.
+  asio::awaitable<void> wait_readable() { return wait(read_waiter_, readable_); }
+  asio::awaitable<void> wait_writable() { return wait(write_waiter_, writable_); }
+
+  // Ends both waits with operation_aborted, now and from now on.
+  void abort() {
+    aborted_ = true;
+    EventLoop& loop = loop_;
+    const std::uint64_t key = key_;
+    read_waiter_.complete(asio::error::operation_aborted);
+    if (loop.find(key) != nullptr) write_waiter_.complete(asio::error::operation_aborted);  // if still there
+  }
+
+ private:
+  friend class EventLoop;
+
+  asio::awaitable<void> wait(Completion& waiter, bool& ready) {
+    if (aborted_) throw std::system_error(asio::error::operation_aborted);
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::error_code)>(
+        [this, &waiter, &ready](auto handler) {
+          if (ready) {  // an edge came in between: no need to wait
+            asio::post(loop_.context(), [h = std::move(handler)]() mutable { std::move(h)(std::error_code()); });
+          } else {
+            waiter.emplace(std::move(handler));
+          }
+        },
+        asio::use_awaitable);
+  }
+
+  EventLoop& loop_;
+  int fd_;
+  std::uint64_t key_;
+  bool readable_ = true;  // until a read says otherwise: data may have come with the connection
+  bool writable_ = true;
+  bool aborted_ = false;
+  Completion read_waiter_;
+  Completion write_waiter_;
+};
+
+inline void EventLoop::run_ready() {
+  const int n = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(events_.size()), 0);
+  for (int i = 0; i < n; ++i) {
+    const std::uint64_t key = events_[i].data.u64;
+    const std::uint32_t happened = events_[i].events;
+    // Look the connection up again after each resumption: the handler may have finished.
+    if ((happened & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+      if (Connection* connection = find(key)) {
+        connection->readable_ = true;
+        connection->read_waiter_.complete({});
+      }
+    }
+    if ((happened & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+      if (Connection* connection = find(key)) {
+        connection->writable_ = true;
+        connection->write_waiter_.complete({});
+      }
+    }
+  }
+  if (n > 0) {
+    asio::post(io_, [this] { run_ready(); });
+  } else {
+    arm();
+  }
+}
+
+inline void EventLoop::abort_all() {
+  aborting_ = true;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (Connection* connection = entries_[i].connection) connection->abort();
+  }
+}
+
+}  // namespace socketserver::detail
+
+#endif  // SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
