@@ -1,8 +1,11 @@
-// What the examples share: the command line (--host, --port, --help) and stopping on a signal.
+// What the examples share: the command line (--host, --port, --concurrency, --threads, --help),
+// serving until a signal, and upper-casing.
 #ifndef SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 #define SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 
+#include <array>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,42 +21,76 @@
 
 namespace examples {
 
+// The server kinds an example can run as (--concurrency).
+enum class Concurrency { plain, threading, forking, pool, async };
+inline constexpr std::array<std::string_view, 5> concurrency_names{"plain", "threading", "forking", "pool", "async"};
+
 struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
+  Concurrency concurrency = Concurrency::threading;
+  std::size_t threads = 0;  // 0: the library's default
 };
 
+// Pass to parse_options() to accept --concurrency and --threads.
+inline constexpr bool with_concurrency = true;
+
 // Parses argv; prints usage and exits on --help (status 0) or on a bad argument (status 2).
-inline Options parse_options(int argc, char** argv, std::string_view what, std::uint16_t default_port) {
+inline Options parse_options(int argc, char** argv, std::string_view what, std::uint16_t default_port,
+                             bool concurrency_options = false) {
   Options options;
   options.port = default_port;
   const std::string_view name = argc > 0 ? argv[0] : "example";
   const auto usage = [&](std::FILE* out, int status) {
-    fmt::print(out, "usage: {} [--host HOST] [--port PORT]\n\n{}\n\n", name, what);
-    fmt::print(out, "  --host HOST  address to listen on (default 127.0.0.1; :: for IPv6)\n");
-    fmt::print(out, "  --port PORT  port to listen on (default {}; 0 picks a free one)\n", default_port);
-    fmt::print(out, "  --help       show this help\n");
+    fmt::print(out, "usage: {} [--host HOST] [--port PORT]{}\n\n{}\n\n", name,
+               concurrency_options ? " [--concurrency MODE] [--threads N]" : "", what);
+    fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
+    fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
+    if (concurrency_options) {
+      fmt::print(out, "  --concurrency MODE  threading (default): a thread per connection; plain: one\n");
+      fmt::print(out, "                      connection at a time; forking: a process per connection;\n");
+      fmt::print(out, "                      pool: a bounded thread pool; async: coroutines on event loops\n");
+      fmt::print(out, "  --threads N         async: event-loop threads; pool: worker threads; forking:\n");
+      fmt::print(out, "                      most children at once (default: the library's)\n");
+    }
+    fmt::print(out, "  --help              show this help\n");
     std::exit(status);
+  };
+  const auto bad = [&](std::string_view message, std::string_view value) {
+    fmt::print(stderr, "{}: {} '{}'\n", name, message, value);
+    usage(stderr, 2);
+  };
+  const auto number = [&](std::string_view value, auto& out) {
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+    if (ec != std::errc() || end != value.data() + value.size()) bad("invalid number", value);
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
-    if (i + 1 >= argc || (arg != "--host" && arg != "--port")) {
-      fmt::print(stderr, "{}: unknown or incomplete option '{}'\n", name, arg);
-      usage(stderr, 2);
-    }
+    const bool known = arg == "--host" || arg == "--port" ||
+                       (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+    if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {
       options.host = value;
+    } else if (arg == "--port") {
+      number(value, options.port);
+    } else if (arg == "--threads") {
+      number(value, options.threads);
     } else {
-      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), options.port);
-      if (ec != std::errc() || end != value.data() + value.size()) {
-        fmt::print(stderr, "{}: invalid port '{}'\n", name, value);
-        usage(stderr, 2);
-      }
+      std::size_t mode = 0;
+      while (mode < concurrency_names.size() && concurrency_names[mode] != value) ++mode;
+      if (mode == concurrency_names.size()) bad("unknown concurrency", value);
+      options.concurrency = static_cast<Concurrency>(mode);
     }
   }
   return options;
+}
+
+// ASCII upper-casing, written so that the compiler vectorises it.
+template <class Text>
+void to_upper(Text& text) {
+  for (char& c : text) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c);
 }
 
 // While alive, SIGINT and SIGTERM stop `server`'s serve_forever() (the handler runs on the
@@ -74,6 +111,17 @@ class StopOnSignals {
  private:
   asio::signal_set signals_;
 };
+
+// Serves until SIGINT or SIGTERM, then closes the server, which waits for connected clients.
+template <class Server>
+int serve(Server& server, std::string_view name) {
+  const StopOnSignals stop(server, name);
+  fmt::print("{} listening on {}\n", name, server.server_address());
+  std::fflush(stdout);
+  server.serve_forever();
+  server.server_close();
+  return 0;
+}
 
 }  // namespace examples
 

@@ -28,13 +28,7 @@ struct GetTime : socketserver::StreamRequestHandler {
 int main(int argc, char** argv) try {
   const auto options = examples::parse_options(argc, argv, "Answers 'get_time' with the local time.", 8000);
   socketserver::ThreadingTCPServer<GetTime> server({options.host, options.port});
-
-  const examples::StopOnSignals stop(server, "get_time");  // then server_close() waits for clients
-
-  fmt::print("get_time listening on {}\n", server.server_address());
-  std::fflush(stdout);
-  server.serve_forever();
-  server.server_close();
+  return examples::serve(server, "get_time");
 } catch (const std::exception& e) {
   fmt::print(stderr, "get_time: {}\n", e.what());
   return 1;

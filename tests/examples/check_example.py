@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Runs one example server against real clients: a Python socket client and nc.
 
-usage: check_example.py uppercase_echo|get_time BINARY NC
+usage: check_example.py uppercase_echo|get_time BINARY NC [SERVER OPTION...]
 
-Starts BINARY on 127.0.0.1 port 0, reads the address it prints, talks to it, then sends
-SIGTERM (and, on a second run, SIGINT) and expects exit status 0. Every wait is bounded.
+Starts BINARY on 127.0.0.1 port 0 (with the SERVER OPTIONs, e.g. --concurrency async), reads
+the address it prints, talks to it, then sends SIGTERM (and, on a second run, SIGINT) and
+expects exit status 0. Every wait is bounded.
 """
 import re
 import select
@@ -15,10 +16,11 @@ import sys
 import time
 
 TIMEOUT = 10
+SERVER_OPTIONS = []  # from the command line
 
 
 def start(binary):
-    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", *SERVER_OPTIONS], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     match = re.search(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
@@ -99,8 +101,16 @@ def check_uppercase(binary, nc):
     expect("python client", python_client(port, b"hello\nMixed Case 123\n"), b"HELLO\nMIXED CASE 123\n")
     expect("python client, last line without newline", python_client(port, b"abc\ndef"), b"ABC\nDEF")
     expect("nc", nc_client(nc, port, b"from nc\n"), b"FROM NC\n")
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(4)]
+    if "plain" not in SERVER_OPTIONS:  # a plain server takes one connection at a time
+        for i, client in enumerate(clients):
+            client.sendall(b"client %d\n" % i)
+        expect("four clients at once", [c.recv(4096) for c in clients], [b"CLIENT %d\n" % i for i in range(4)])
+    for client in clients:
+        client.close()
     stop(proc, signal.SIGTERM)
-    check_signal_with_client(binary, b"still here\n", re.compile(rb"STILL HERE\n"))
+    if "plain" not in SERVER_OPTIONS:  # a plain server notices the signal only between clients
+        check_signal_with_client(binary, b"still here\n", re.compile(rb"STILL HERE\n"))
 
 
 def check_get_time(binary, nc):
@@ -124,12 +134,15 @@ def check_help_and_errors(binary):
     expect("--help names the options", all(o in done.stdout for o in ("--host", "--port", "--help")), True)
     done = subprocess.run([binary, "--port", "x"], capture_output=True, text=True, timeout=TIMEOUT)
     expect("a bad port exits 2", done.returncode, 2)
+    if SERVER_OPTIONS:
+        done = subprocess.run([binary, "--concurrency", "bogus"], capture_output=True, text=True, timeout=TIMEOUT)
+        expect("an unknown concurrency exits 2", done.returncode, 2)
     # A port already in use: a clear error and status 1, not a crash.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run([binary, "--port", str(port)], capture_output=True, text=True, timeout=TIMEOUT)
+        done = subprocess.run([binary, "--port", str(port), *SERVER_OPTIONS], capture_output=True, text=True, timeout=TIMEOUT)
         expect("a busy port exits 1", done.returncode, 1)
         expect("the error names bind", "bind" in done.stderr, True)
     proc, _ = start(binary)
@@ -139,6 +152,7 @@ def check_help_and_errors(binary):
 
 def main():
     name, binary, nc = sys.argv[1:4]
+    SERVER_OPTIONS.extend(sys.argv[4:])
     {"uppercase_echo": check_uppercase, "get_time": check_get_time}[name](binary, nc)
     check_help_and_errors(binary)
 

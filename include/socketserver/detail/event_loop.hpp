@@ -177,7 +177,9 @@ class Connection {
     for (;;) {
       const ssize_t n = ::recv(fd_, data, size, 0);
       if (n > 0) {
-        if (static_cast<std::size_t>(n) < size) readable_ = false;
+        // Short means drained, unless the peer's FIN is queued behind the data: no new edge
+        // would announce it, so after a hangup event the next read goes ahead and returns 0.
+        if (static_cast<std::size_t>(n) < size && !hangup_) readable_ = false;
         return n;
       }
       if (n == 0) return 0;
@@ -242,6 +244,7 @@ class Connection {
   std::uint64_t key_;
   bool readable_ = true;  // until a read says otherwise: data may have come with the connection
   bool writable_ = true;
+  bool hangup_ = false;  // the peer closed or the socket failed: reads no longer wait
   bool aborted_ = false;
   Completion read_waiter_;
   Completion write_waiter_;
@@ -256,6 +259,7 @@ inline void EventLoop::run_ready() {
     if ((happened & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
       if (Connection* connection = find(key)) {
         connection->readable_ = true;
+        if ((happened & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) connection->hangup_ = true;
         connection->read_waiter_.complete({});
       }
     }
