@@ -67,8 +67,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
-    const bool known = arg == "--host" || arg == "--port" ||
-                       (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+    const bool known =
+        arg == "--host" || arg == "--port" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {

@@ -31,8 +31,8 @@ struct AsyncUpper : socketserver::AsyncStreamRequestHandler {
 };
 
 int main(int argc, char** argv) try {
-  const auto options = examples::parse_options(argc, argv, "Echoes every line back in upper case.", 9999,
-                                               examples::with_concurrency);
+  const auto options =
+      examples::parse_options(argc, argv, "Echoes every line back in upper case.", 9999, examples::with_concurrency);
   const socketserver::Address address(options.host, options.port);
   switch (options.concurrency) {
     case examples::Concurrency::plain: {

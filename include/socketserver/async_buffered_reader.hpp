@@ -88,9 +88,9 @@ class AsyncBufferedReader {
 
   /// Up to `n` bytes: exactly `n` unless the stream ends first (then fewer, maybe none).
   asio::awaitable<std::string_view> read(std::size_t n) {
-    while (buffered() < n) {
-      if (!co_await fill()) break;
-    }
+    // No `break` right after a co_await in a loop: GCC 12 miscompiles that form (SIGILL).
+    bool more = true;
+    while (more && buffered() < n) more = co_await fill();
     co_return take(std::min(n, buffered()));
   }
 

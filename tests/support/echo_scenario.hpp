@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include <socketserver/address.hpp>
+#include <socketserver/async_stream_request_handler.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
 #include "test_support.hpp"
@@ -36,7 +37,9 @@ struct Peer {
 template <class Server>
 Peer connect_to(Server& server, const TempDir& dir, const std::string& name) {
   const socketserver::Address& address = server.server_address();
-  if constexpr (std::derived_from<typename Server::handler_type, socketserver::StreamRequestHandler>)
+  using Handler = typename Server::handler_type;
+  if constexpr (std::derived_from<Handler, socketserver::StreamRequestHandler> ||
+                std::derived_from<Handler, socketserver::AsyncStreamRequestHandler>)
     return Peer{Client::connect(address), true};
   else
     return Peer{Client::datagram(address, address.is_unix() ? dir.path(name) : std::string()), false};

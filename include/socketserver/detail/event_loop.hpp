@@ -157,9 +157,7 @@ class EventLoop {
 // frame; does not own the descriptor.
 class Connection {
  public:
-  Connection(EventLoop& loop, int fd) : loop_(loop), fd_(fd), key_(loop.add(fd, *this)) {
-    aborted_ = loop.aborting();
-  }
+  Connection(EventLoop& loop, int fd) : loop_(loop), fd_(fd), key_(loop.add(fd, *this)) { aborted_ = loop.aborting(); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { loop_.remove(key_); }
