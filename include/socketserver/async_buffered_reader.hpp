@@ -61,63 +61,86 @@ class AsyncBufferedReader {
   /// The next line, with its "\n". At end of stream, the unterminated rest if there is one,
   /// then std::nullopt. Throws std::system_error(errc::line_too_long) past max_line.
   asio::awaitable<std::optional<std::string_view>> readline() {
-    const bool capped = max_line != static_cast<std::size_t>(-1);
     // Look one byte past the cap: a line that ends (or whose stream ends) within max_line fits.
-    auto line = co_await readline(capped ? max_line + 1 : max_line);
-    if (line && line->size() > max_line) throw std::system_error(errc::line_too_long, "readline");
-    co_return line;
+    const bool capped = max_line != static_cast<std::size_t>(-1);
+    return next_line(capped ? max_line + 1 : max_line, capped);
   }
 
   /// Python's readline(size): the next line, or its first `limit` bytes when it is longer.
   /// At end of stream, std::nullopt.
-  asio::awaitable<std::optional<std::string_view>> readline(std::size_t limit) {
-    std::size_t scanned = 0;
-    for (;;) {
-      const std::size_t available = buffered();
-      const std::size_t window = std::min(available, limit);
-      const void* newline = window > scanned ? std::memchr(begin_ + scanned, '\n', window - scanned) : nullptr;
-      if (newline != nullptr) co_return take(static_cast<std::size_t>(static_cast<const char*>(newline) - begin_) + 1);
-      if (available >= limit) co_return take(limit);
-      scanned = window;
-      if (!co_await fill()) {
-        if (buffered() == 0) co_return std::nullopt;
-        co_return take(buffered());
-      }
-    }
-  }
+  asio::awaitable<std::optional<std::string_view>> readline(std::size_t limit) { return next_line(limit, false); }
 
   /// Up to `n` bytes: exactly `n` unless the stream ends first (then fewer, maybe none).
   asio::awaitable<std::string_view> read(std::size_t n) {
-    // No `break` right after a co_await in a loop: GCC 12 miscompiles that form (SIGILL).
-    bool more = true;
-    while (more && buffered() < n) more = co_await fill();
-    co_return take(std::min(n, buffered()));
+    for (;;) {
+      if (buffered() >= n) co_return take(n);
+      const Filled filled = try_fill();
+      if (filled == Filled::end) co_return take(buffered());
+      if (filled == Filled::nothing) {
+        // The waits sit in this frame, not in nested coroutines: one frame fewer per message.
+        if (prepare_wait()) co_await flush_before_wait_->flush();
+        co_await connection().wait_readable();
+      }
+    }
   }
 
   /// Bytes read from the socket and not yet handed out.
   std::size_t buffered() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
 
  private:
-  // Reads more after end_. False at end of stream.
-  asio::awaitable<bool> fill() {
+  asio::awaitable<std::optional<std::string_view>> next_line(std::size_t limit, bool too_long_is_error) {
+    std::size_t scanned = 0;
     for (;;) {
-      if (eof_) co_return false;
-      if (connection().readable()) {
-        const auto [room, size] = prepare();
-        const ssize_t n = connection().read_some(room, size);
-        if (n > 0) {
-          end_ += n;
-          co_return true;
-        }
-        if (n == 0) {
-          eof_ = true;
-          co_return false;
+      const std::size_t available = buffered();
+      const std::size_t window = std::min(available, limit);
+      const void* newline = window > scanned ? std::memchr(begin_ + scanned, '\n', window - scanned) : nullptr;
+      std::size_t length = 0;
+      if (newline != nullptr) {
+        length = static_cast<std::size_t>(static_cast<const char*>(newline) - begin_) + 1;
+      } else if (available >= limit) {
+        length = limit;
+      } else {
+        scanned = window;
+        const Filled filled = try_fill();
+        if (filled == Filled::end) {
+          if (available == 0) co_return std::nullopt;
+          length = available;
+        } else if (filled == Filled::nothing) {
+          if (prepare_wait()) co_await flush_before_wait_->flush();
+          co_await connection().wait_readable();
         }
       }
-      park();
-      if (flush_before_wait_ != nullptr) co_await flush_before_wait_->flush();
-      co_await connection().wait_readable();
+      if (length > 0) {
+        if (too_long_is_error && length > max_line) throw std::system_error(errc::line_too_long, "readline");
+        co_return take(length);
+      }
     }
+  }
+
+  enum class Filled { more, end, nothing };
+
+  // One read after end_, if the socket may have data.
+  Filled try_fill() {
+    if (eof_) return Filled::end;
+    if (!connection().readable()) return Filled::nothing;
+    const auto [room, size] = prepare();
+    const ssize_t n = connection().read_some(room, size);
+    if (n > 0) {
+      end_ += n;
+      return Filled::more;
+    }
+    if (n == 0) {
+      eof_ = true;
+      return Filled::end;
+    }
+    return Filled::nothing;
+  }
+
+  // Before waiting for input: hold only the unfinished part of a line, and send what the writer
+  // holds. True when the writer must wait for the socket (co_await its flush()).
+  bool prepare_wait() {
+    park();
+    return flush_before_wait_ != nullptr && !flush_before_wait_->try_flush();
   }
 
   struct Room {

@@ -58,21 +58,29 @@ class AsyncBufferedWriter {
 
   /// Sends everything buffered; completes when the kernel has taken all of it.
   asio::awaitable<void> flush() {
-    if (size_ == 0) co_return;
-    std::size_t sent = connection().writable() ? connection().write_some(buffer_, size_) : 0;
-    if (sent == size_) {
-      size_ = 0;
-      give_back();
-      co_return;
+    bool done = try_flush();
+    while (!done) {
+      co_await send_all(pending_.data(), pending_.size());
+      pending_.clear();
+      if (pending_.capacity() > 4096) std::string().swap(pending_);
+      done = try_flush();  // what was written meanwhile
     }
-    // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
-    // across the wait.
-    pending_.assign(buffer_ + sent, size_ - sent);
+  }
+
+  /// Sends what the socket takes without waiting. True when nothing is left to send; otherwise
+  /// the rest waits for flush().
+  bool try_flush() {
+    if (!pending_.empty()) return false;
+    if (size_ == 0) return true;
+    const std::size_t sent = connection().writable() ? connection().write_some(buffer_, size_) : 0;
+    if (sent < size_) {
+      // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
+      // across the wait.
+      pending_.assign(buffer_ + sent, size_ - sent);
+    }
     size_ = 0;
     give_back();
-    co_await send_all(pending_.data(), pending_.size());
-    pending_.clear();
-    if (pending_.capacity() > 4096) std::string().swap(pending_);
+    return pending_.empty();
   }
 
   /// Bytes written and not yet sent.
