@@ -14,6 +14,8 @@ namespace socketserver::detail {
 // allocates nothing.
 class Completion {
  public:
+  static constexpr std::size_t inline_size = 16;
+
   Completion() noexcept = default;
   Completion(const Completion&) = delete;
   Completion& operator=(const Completion&) = delete;
@@ -66,7 +68,7 @@ class Completion {
  private:
   void (*call_)(Completion&, std::error_code) = nullptr;
   void (*destroy_)(Completion&) noexcept = nullptr;
-  alignas(std::max_align_t) unsigned char storage_[48];
+  alignas(std::max_align_t) unsigned char storage_[inline_size];
 };
 
 }  // namespace socketserver::detail

@@ -228,6 +228,7 @@ class Connection {
     if (aborted_) throw std::system_error(asio::error::operation_aborted);
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::error_code)>(
         [this, &waiter, &ready](auto handler) {
+          static_assert(sizeof(handler) <= Completion::inline_size, "a wait would allocate");
           if (ready) {  // an edge came in between: no need to wait
             asio::post(loop_.context(), [h = std::move(handler)]() mutable { std::move(h)(std::error_code()); });
           } else {
