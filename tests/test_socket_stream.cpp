@@ -60,15 +60,15 @@ TEST_CASE("read_some and write_some move bytes both ways, and read_some returns 
   CHECK(pair.a->write_some(std::string_view()) == 0);
 }
 
-TEST_CASE("the constructor makes the socket non-blocking and the stream owns it", "[socket_stream]") {
+TEST_CASE("the constructor makes the socket blocking and the stream owns it", "[socket_stream]") {
   int fds[2];
-  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
   const socketserver::detail::FileDescriptor peer(fds[1]);
-  CHECK_FALSE(::fcntl(fds[0], F_GETFL) & O_NONBLOCK);
+  CHECK(::fcntl(fds[0], F_GETFL) & O_NONBLOCK);
   {
     SocketStream stream(fds[0]);
     CHECK(stream.native_handle() == fds[0]);
-    CHECK(::fcntl(fds[0], F_GETFL) & O_NONBLOCK);
+    CHECK_FALSE(::fcntl(fds[0], F_GETFL) & O_NONBLOCK);
   }
   CHECK_FALSE(test::fd_is_open(fds[0]));
   CHECK_THROWS_AS(SocketStream(-1), std::system_error);

@@ -6,42 +6,43 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <sys/time.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <optional>
+#include <span>
+#include <system_error>
 
 #include <socketserver/byte_stream.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
-#include <socketserver/detail/poll.hpp>
+#include <socketserver/detail/system_error.hpp>
+#include <socketserver/seconds.hpp>
 
 namespace socketserver {
 
 /// A ByteStream over a connected stream socket (TCP or Unix).
 ///
-/// Owns the descriptor and closes it on destruction. The socket is non-blocking underneath:
-/// each read or write is tried first and waited for with poll() only when the kernel has
-/// nothing, so a read that finds data costs one system call and timeouts need no timer.
-/// Sends use MSG_NOSIGNAL, so a closed peer is an EPIPE error, never a SIGPIPE.
+/// Owns the descriptor and closes it on destruction. The socket is blocking and the kernel
+/// keeps the timeout (SO_RCVTIMEO, SO_SNDTIMEO), so a read costs one system call whether the
+/// data is there or has to be waited for, and a timeout needs no timer. Sends use
+/// MSG_NOSIGNAL, so a closed peer is an EPIPE error, never a SIGPIPE.
 class SocketStream final : public ByteStream {
  public:
-  /// Takes ownership of `fd`, a connected stream socket, and makes it non-blocking. If that
-  /// fails, it throws and `fd` stays the caller's.
-  explicit SocketStream(int fd) : fd_(make_non_blocking(fd)) {}
+  /// Takes ownership of `fd`, a connected stream socket, and makes it blocking. If that fails,
+  /// it throws and `fd` stays the caller's.
+  explicit SocketStream(int fd) : fd_(make_blocking(fd)) {}
 
   std::size_t read_some(std::span<char> buffer) override {
     if (buffer.empty()) return 0;
-    for (;;) {
-      const ssize_t n = ::recv(fd_.get(), buffer.data(), buffer.size(), 0);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      wait_or_throw(POLLIN, "recv");
-    }
+    return transfer("recv", [&](int flags) { return ::recv(fd_.get(), buffer.data(), buffer.size(), flags); });
   }
 
   std::size_t write_some(std::span<const char> data) override {
     if (data.empty()) return 0;
-    for (;;) {
-      const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      wait_or_throw(POLLOUT, "send");
-    }
+    return transfer("send",
+                    [&](int flags) { return ::send(fd_.get(), data.data(), data.size(), flags | MSG_NOSIGNAL); });
   }
 
   void shutdown_write() noexcept override {
@@ -59,24 +60,67 @@ class SocketStream final : public ByteStream {
       detail::throw_errno("setsockopt(TCP_NODELAY)");
   }
 
+  std::optional<Seconds> timeout() const noexcept override { return timeout_; }
+
+  /// Hands the timeout to the kernel; only a change costs system calls.
+  void set_timeout(std::optional<Seconds> timeout) noexcept override {
+    if (timeout && *timeout < Seconds(0)) timeout = Seconds(0);
+    if (timeout == timeout_) return;
+    timeout_ = timeout;
+    apply_timeout(timeout_);
+  }
+
  private:
-  static int make_non_blocking(int fd) {
+  static int make_blocking(int fd) {
     const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+    if (flags < 0 || ((flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0))
       detail::throw_errno("fcntl");
     return fd;
   }
 
-  // After a failed recv/send: wait when the socket would block, retry after a signal, throw
-  // on anything else.
-  void wait_or_throw(short events, const char* what) {
-    const int error = errno;
-    if (error == EINTR) return;
-    if (error != EAGAIN && error != EWOULDBLOCK) detail::throw_errno(what, error);
-    if (!detail::wait_ready(fd_.get(), events, timeout()))
-      throw std::system_error(std::make_error_code(std::errc::timed_out), what);
+  // A zero timeout never waits (MSG_DONTWAIT): SO_RCVTIMEO would read 0 as "for ever".
+  void apply_timeout(std::optional<Seconds> timeout) noexcept {
+    timeval tv{};  // zero: no limit
+    if (timeout && *timeout > Seconds(0)) {
+      const auto us = std::max<long long>(1, std::chrono::ceil<std::chrono::microseconds>(*timeout).count());
+      tv.tv_sec = static_cast<time_t>(us / 1000000);
+      tv.tv_usec = static_cast<suseconds_t>(us % 1000000);
+    }
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }
 
+  // One recv() or send(). EAGAIN means the timeout passed; a signal (EINTR) retries with the
+  // time that is left.
+  template <class Call>
+  std::size_t transfer(const char* what, Call call) {
+    using clock = std::chrono::steady_clock;
+    const int flags = timeout_ && *timeout_ == Seconds(0) ? MSG_DONTWAIT : 0;
+    const bool limited = timeout_ && flags == 0;
+    const clock::time_point deadline =
+        limited ? clock::now() + std::chrono::ceil<clock::duration>(*timeout_) : clock::time_point{};
+    bool shortened = false;
+    for (;;) {
+      const ssize_t n = call(flags);
+      const int error = errno;
+      if (n < 0 && error == EINTR) {
+        if (!limited) continue;
+        const auto left = deadline - clock::now();
+        if (left > clock::duration::zero()) {
+          apply_timeout(std::chrono::duration_cast<Seconds>(left));
+          shortened = true;
+          continue;
+        }
+      }
+      if (shortened) apply_timeout(timeout_);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (error == EINTR || error == EAGAIN || error == EWOULDBLOCK)
+        throw std::system_error(std::make_error_code(std::errc::timed_out), what);
+      detail::throw_errno(what, error);
+    }
+  }
+
+  std::optional<Seconds> timeout_;
   detail::FileDescriptor fd_;
 };
 

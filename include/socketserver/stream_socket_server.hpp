@@ -103,7 +103,7 @@ class StreamSocketServer : public BaseServer {
     typename Protocol::endpoint peer;
     for (;;) {
       socklen_t length = static_cast<socklen_t>(peer.capacity());
-      detail::FileDescriptor fd(::accept4(fileno(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      detail::FileDescriptor fd(::accept4(fileno(), peer.data(), &length, SOCK_CLOEXEC));
       if (fd) {
         peer.resize(length);
         auto stream = std::make_unique<SocketStream>(fd.get());

@@ -173,7 +173,7 @@ class Connection {
   // nothing to read yet. Throws std::system_error on a socket error.
   ssize_t read_some(char* data, std::size_t size) {
     for (;;) {
-      const ssize_t n = ::recv(fd_, data, size, 0);
+      const ssize_t n = ::recv(fd_, data, size, MSG_DONTWAIT);  // the socket itself may block
       if (n > 0) {
         // Short means drained, unless the peer's FIN is queued behind the data: no new edge
         // would announce it, so after a hangup event the next read goes ahead and returns 0.
