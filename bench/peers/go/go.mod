@@ -1,0 +1,3 @@
+module uppercaseecho
+
+go 1.19

@@ -1,0 +1,62 @@
+// The Go peer for the benchmark: the upper-case line echo with only the standard library. A
+// goroutine per connection reads lines through a bufio.Reader, upper-cases them (ASCII) into a
+// bufio.Writer, and flushes once the reader has nothing more buffered. Both keep bufio's default
+// size (4 KiB), as most Go servers do.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+func serve(conn net.Conn) {
+	defer conn.Close()
+	reader := bufio.NewReader(conn)
+	writer := bufio.NewWriter(conn)
+	for {
+		// A line longer than the buffer (bulk's 16 KiB) comes back in pieces (ErrBufferFull); each
+		// is upper-cased and written like a whole line, so long lines need no extra copy.
+		line, err := reader.ReadSlice('\n')
+		for i, b := range line {
+			if b >= 'a' && b <= 'z' {
+				line[i] = b - 'a' + 'A'
+			}
+		}
+		if _, werr := writer.Write(line); werr != nil {
+			return
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			writer.Flush() // end of stream: send what is left
+			return
+		}
+		if reader.Buffered() == 0 {
+			if writer.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+func main() {
+	host := flag.String("host", "127.0.0.1", "address to listen on")
+	port := flag.Int("port", 0, "port to listen on (0 picks a free one)")
+	flag.Parse()
+	listener, err := net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*port)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go_server:", err)
+		os.Exit(1)
+	}
+	fmt.Println("go_server listening on", listener.Addr())
+	for {
+		conn, err := listener.Accept()
+		if err != nil {
+			time.Sleep(50 * time.Millisecond) // out of descriptors, most likely: let some close
+			continue
+		}
+		go serve(conn) // TCP_NODELAY is Go's default
+	}
+}
