@@ -58,12 +58,12 @@ int __wrap_posix_memalign(void** p, std::size_t alignment, std::size_t size) {  
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 void* operator new(std::size_t size) {
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;  // counted by the wrapper
+  if (void* p = __wrap_malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
 void* operator new(std::size_t size, std::align_val_t alignment) {
   const auto align = static_cast<std::size_t>(alignment);
-  if (void* p = std::aligned_alloc(align, (size + align - 1) / align * align)) return p;
+  if (void* p = __wrap_aligned_alloc(align, (size + align - 1) / align * align)) return p;
   throw std::bad_alloc();
 }
 void operator delete(void* p) noexcept { std::free(p); }

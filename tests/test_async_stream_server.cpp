@@ -90,6 +90,7 @@ TEST_CASE("many clients at once, pipelined lines, lines split over many reads") 
   std::vector<test::Client> clients;
   std::string batch;
   for (int i = 0; i < 100; ++i) batch += "line " + std::to_string(i) + "\n";
+  clients.reserve(20);
   for (int c = 0; c < 20; ++c) clients.push_back(test::Client::connect(server.server_address()));
   for (auto& client : clients) client.send(batch);  // all before any reply is read
   for (auto& client : clients) {

@@ -1,6 +1,8 @@
 #ifndef SOCKETSERVER_ASYNC_BUFFERED_READER_HPP
 #define SOCKETSERVER_ASYNC_BUFFERED_READER_HPP
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>

@@ -1,6 +1,8 @@
 #ifndef SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP
 #define SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>

@@ -1,6 +1,8 @@
 #ifndef SOCKETSERVER_ASYNC_STREAM_REQUEST_HANDLER_HPP
 #define SOCKETSERVER_ASYNC_STREAM_REQUEST_HANDLER_HPP
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>

@@ -1,6 +1,8 @@
 #ifndef SOCKETSERVER_ASYNC_STREAM_SERVER_HPP
 #define SOCKETSERVER_ASYNC_STREAM_SERVER_HPP
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <algorithm>
 #include <atomic>
 #include <concepts>
@@ -61,6 +63,7 @@ struct AsyncHandlerAccess {
 /// Ownership: the server owns the listening socket and the loops. Each connection's Request
 /// lives in its coroutine, which closes it at the end.
 template <AsyncStreamHandler Handler, class Protocol>
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor): it is virtual, through BaseServer
 class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
  public:
   using handler_type = Handler;

@@ -1,6 +1,8 @@
 #ifndef SOCKETSERVER_ASYNC_TCP_SERVER_HPP
 #define SOCKETSERVER_ASYNC_TCP_SERVER_HPP
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <utility>
 
 #include <asio/ip/tcp.hpp>

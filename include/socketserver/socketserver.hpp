@@ -3,6 +3,8 @@
 
 // Everything: servers, mixins, handlers and the byte streams under them.
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <socketserver/address.hpp>
 #include <socketserver/async_buffered_reader.hpp>
 #include <socketserver/async_buffered_writer.hpp>

@@ -16,6 +16,11 @@ class Completion {
  public:
   static constexpr std::size_t inline_size = 16;
 
+  template <class H>
+  static constexpr bool stored_inline =
+      sizeof(H) <= inline_size &&
+      alignof(std::max_align_t) % alignof(H) == 0 && std::is_nothrow_move_constructible_v<H>;
+
   Completion() noexcept = default;
   Completion(const Completion&) = delete;
   Completion& operator=(const Completion&) = delete;
@@ -27,8 +32,7 @@ class Completion {
   void emplace(Handler&& handler) {
     using H = std::decay_t<Handler>;
     reset();
-    if constexpr (sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(std::max_align_t) &&
-                  std::is_nothrow_move_constructible_v<H>) {
+    if constexpr (stored_inline<H>) {
       ::new (static_cast<void*>(storage_)) H(std::forward<Handler>(handler));
       call_ = [](Completion& self, std::error_code ec) {
         H* stored = std::launder(reinterpret_cast<H*>(self.storage_));
@@ -68,7 +72,7 @@ class Completion {
  private:
   void (*call_)(Completion&, std::error_code) = nullptr;
   void (*destroy_)(Completion&) noexcept = nullptr;
-  alignas(std::max_align_t) unsigned char storage_[inline_size];
+  alignas(std::max_align_t) unsigned char storage_[inline_size]{};
 };
 
 }  // namespace socketserver::detail

@@ -1,6 +1,8 @@
 #ifndef SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
 #define SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
 
+#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
