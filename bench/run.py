@@ -15,6 +15,7 @@ toolchain is missing.
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -116,6 +117,9 @@ def parse_args():
     parser.add_argument("--jobs", type=int, default=1, help="parallel jobs for the Tokio build")
     parser.add_argument("--extra-rounds", type=int, default=2,
                         help=f"extra rounds, at most, for the cells whose rounds differ by more than {UNSTEADY}x")
+    parser.add_argument("--retry-after", type=float, default=480,
+                        help="seconds into the run after which disturbed runs are no longer done again, so that a "
+                        "busy machine cannot stretch the run without end")
     parser.add_argument("--retries", type=int, default=2,
                         help=f"times a run is done again when other work took more than {DISTURBED} cores meanwhile")
     args = parser.parse_args()
@@ -370,7 +374,11 @@ def descendants(pid):
     while todo:
         current = todo.pop()
         found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:  # it exited meanwhile (a forking server's child)
+            continue
+        for task in tasks:
             try:
                 todo.extend(int(c) for c in (task / "children").read_text().split())
             except OSError:
@@ -803,6 +811,7 @@ def write_report(args, out, servers, results, summary, syscalls, tool, notes, in
         lines.append(f"| {server.label} | {sys_text} | {idle} |")
     if plot_note is None:
         lines += ["", f"![Throughput ratio to the asio reference per workload]({out.with_suffix('.png').name})"]
+    lines += targets_section(summary, syscalls)
     lines += ["", "## Every figure", "",
               "Medians over the runs (one a round, more for a cell given extra rounds); msgs/s min–max shows the "
               "spread between runs, max µs is the slowest "
@@ -893,6 +902,45 @@ def write_report(args, out, servers, results, summary, syscalls, tool, notes, in
     out.write_text("\n".join(lines) + "\n")
 
 
+def targets_section(summary, syscalls):
+    """The project's performance targets against this run's medians: met, or missed and by how much."""
+    def rate(name, workload):
+        return summary.get(name, {}).get(workload, {}).get("msgs_per_s")
+
+    rows = []
+
+    def check(what, got, want, higher_is_better=True, unit="x"):
+        if got is None or want is None:
+            rows.append(f"| {what} | – | {want:g}{unit} | not measured |")
+            return
+        met = got >= want if higher_is_better else got <= want
+        rows.append(f"| {what} | {got:.2f}{unit} | {'>=' if higher_is_better else '<='} {want:g}{unit} | "
+                    f"{'met' if met else f'missed by {abs(got - want) / want * 100:.0f}%'} |")
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    for workload in ["pingpong", "pipelined", "bulk", "churn"]:
+        peers = [r for r in (rate("go", workload), rate("tokio", workload)) if r]
+        check(f"async / best of Go and Tokio, {workload}", ratio(rate("socketserver-async", workload), max(peers, default=None)), 1.0)
+    for workload in ["pingpong", "pipelined"]:
+        check(f"async / asio reference, {workload}", ratio(rate("socketserver-async", workload), rate(REFERENCE, workload)), 1.10)
+    check("async syscalls per ping-pong message", syscalls.get("socketserver-async", {}).get("per_message"), 2.1, False, "")
+    for name, limit in [("socketserver-async", 1.0), ("socketserver-threading", 16.0)]:
+        idle = summary.get(name, {}).get("idle", {}).get("kib_per_conn")
+        check(f"idle KiB per connection, {name.split('-')[1]}", idle, limit, False, " KiB")
+    for name in ["socketserver-threading", "socketserver-pool"]:
+        for workload in ["pingpong", "pipelined", "bulk", "churn"]:
+            check(f"{name.split('-')[1]} / blocking reference, {workload}", ratio(rate(name, workload), rate("blocking", workload)), 1.0)
+    ours = [name for name in summary if name.startswith("socketserver-") and name != "socketserver-plain"]
+    for workload in ["pipelined", "bulk"]:
+        worst = min((ratio(rate(name, workload), rate("python", workload)) or float("inf") for name in ours), default=None)
+        check(f"slowest C++ variant / Python, {workload}", None if worst == float("inf") else worst, 30.0)
+    return ["", "## Targets", "",
+            "The project's targets for this benchmark, checked against this run's medians.", "",
+            "| target | measured | wanted | |", "|---|---:|---:|---|", *rows]
+
+
 def plot(json_path, png_path, summary, servers):
     """The ratio chart with /usr/bin/python3's matplotlib, else gnuplot; returns a note when
     neither could draw it."""
@@ -979,7 +1027,10 @@ def main():
             log(f"note: {note}")
         log(f"starting {len(servers)} servers: " + ", ".join(s.name for s in servers))
         start_servers(servers, server_cpu, work_dir)
+        budget_spent = []  # disturbed runs kept because --retry-after had passed
+
         def measure(server, workload, round_label):
+            """One run of `workload` against `server`, done again while other work disturbs it."""
             for attempt in range(args.retries + 1):
                 if workload == "idle" and not restart(server, server_cpu, work_dir):
                     # Memory is measured on a fresh process: what earlier runs left in its
@@ -998,6 +1049,9 @@ def main():
                 result["attempts"] = attempt + 1
                 disturbed = (result.get("other_cpu") or 0) > DISTURBED
                 if not disturbed or result.get("errors") or attempt == args.retries:
+                    break
+                if time.monotonic() - started > args.retry_after:
+                    budget_spent.append(f"{server.name} {workload}")
                     break
                 log(f"  {server.name:24} {workload:10} disturbed: other work took "
                     f"{result['other_cpu']:.2f} cores; running it again")
@@ -1039,6 +1093,10 @@ def main():
         # Cells whose rounds disagree by more than UNSTEADY (noise that no process on this machine
         # accounts for: a virtual machine's host, say) get extra rounds, and the median more votes.
         for extra_index in range(args.extra_rounds):
+            if time.monotonic() - started > args.retry_after:
+                notes.append(f"No extra rounds for unsteady cells: the run was past `--retry-after` "
+                             f"({args.retry_after:g} s).")
+                break
             unsteady = [(server, workload) for server in servers for workload in THROUGHPUT
                         if not server.failed and workload not in server.skip and
                         spread_ratio(results.get(server.name, {}).get(workload, [])) > UNSTEADY]
@@ -1047,6 +1105,11 @@ def main():
             log(f"extra round {extra_index + 1}: " + ", ".join(f"{s.name} {w}" for s, w in unsteady))
             for server, workload in unsteady:
                 measure(server, workload, f"extra {extra_index + 1}")
+        if budget_spent:
+            notes.append(f"{len(budget_spent)} disturbed runs were kept as they were, the run being past "
+                         f"`--retry-after` ({args.retry_after:g} s): " +
+                         ", ".join(f"{cell} ({count}x)" if count > 1 else cell
+                                   for cell, count in collections.Counter(budget_spent).items()) + ".")
         tool = syscall_tool(args.syscalls)
         if tool:
             log(f"counting syscalls per ping-pong message with {tool}")
