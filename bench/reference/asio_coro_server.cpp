@@ -4,7 +4,6 @@
 // the coroutine wait to write.
 #include <cstddef>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -40,8 +39,8 @@ asio::awaitable<void> serve(tcp::socket socket) {
   std::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   socket.non_blocking(true, ec);
-  std::string pending;  // the upper-cased start of a line whose newline has not arrived
-  std::string unsent;   // replies the full socket did not take, out of the shared buffer
+  reference::Lines lines;
+  std::string unsent;  // replies the full socket did not take, out of the shared buffer
   for (;;) {
     co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
@@ -49,25 +48,15 @@ asio::awaitable<void> serve(tcp::socket socket) {
     if (ec == asio::error::would_block) continue;
     if (ec) co_return;  // end of stream or a reset
     char* const data = shared_buffer;
-    reference::upper_ascii(data, n);
-    const void* const newline = ::memrchr(data, '\n', n);
-    if (newline == nullptr) {
-      pending.append(data, n);
-      continue;
-    }
-    const auto complete = static_cast<std::size_t>(static_cast<const char*>(newline) - data) + 1;
-    std::string_view reply(data, complete);
-    if (!pending.empty()) {
-      pending.append(data, complete);
-      reply = pending;
-    }
+    const std::string_view reply = lines.take(data, n);
+    if (reply.empty()) continue;
     std::size_t written = 0;
     while (written < reply.size() && !ec) {
       written += socket.write_some(asio::buffer(reply.substr(written)), ec);
     }
     if (ec && ec != asio::error::would_block) co_return;
     if (written < reply.size()) unsent.assign(reply.substr(written));
-    pending.assign(data + complete, n - complete);
+    lines.sent();
     if (!unsent.empty()) {
       co_await asio::async_write(socket, asio::buffer(unsent), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -39,27 +38,17 @@ bool send_all(int fd, std::string_view bytes) {
 
 void serve(int fd) {
   const auto buffer = std::make_unique_for_overwrite<char[]>(buffer_size);
-  std::string pending;  // the upper-cased start of a line whose newline has not arrived
+  reference::Lines lines;
   for (;;) {
     const ssize_t got = ::read(fd, buffer.get(), buffer_size);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;  // end of stream or a reset
     const auto n = static_cast<std::size_t>(got);
     char* const data = buffer.get();
-    reference::upper_ascii(data, n);
-    const void* const newline = ::memrchr(data, '\n', n);
-    if (newline == nullptr) {
-      pending.append(data, n);
-      continue;
-    }
-    const auto complete = static_cast<std::size_t>(static_cast<const char*>(newline) - data) + 1;
-    std::string_view reply(data, complete);
-    if (!pending.empty()) {
-      pending.append(data, complete);
-      reply = pending;
-    }
+    const std::string_view reply = lines.take(data, n);
+    if (reply.empty()) continue;
     if (!send_all(fd, reply)) break;
-    pending.assign(data + complete, n - complete);
+    lines.sent();
   }
   ::close(fd);
 }

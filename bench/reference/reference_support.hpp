@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -57,6 +58,36 @@ inline void upper_ascii(char* data, std::size_t size) {
     data[i] = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   }
 }
+
+// The line handling both reference servers share. take() upper-cases what one read brought and
+// returns the reply for its complete lines, behind the unfinished line kept from earlier reads;
+// empty when no line is complete yet. Once that reply is sent, sent() keeps the new unfinished tail.
+class Lines {
+ public:
+  std::string_view take(char* data, std::size_t n) {
+    upper_ascii(data, n);
+    const void* const newline = ::memrchr(data, '\n', n);
+    if (newline == nullptr) {
+      pending_.append(data, n);
+      tail_ = {};
+      return {};
+    }
+    const auto complete = static_cast<std::size_t>(static_cast<const char*>(newline) - data) + 1;
+    tail_ = std::string_view(data + complete, n - complete);
+    if (pending_.empty()) return {data, complete};
+    pending_.append(data, complete);
+    return pending_;
+  }
+
+  void sent() {
+    if (tail_.data() != nullptr) pending_.assign(tail_);
+    tail_ = {};
+  }
+
+ private:
+  std::string pending_;  // the upper-cased start of a line whose newline has not arrived
+  std::string_view tail_;
+};
 
 }  // namespace reference
 
