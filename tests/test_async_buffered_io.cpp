@@ -3,13 +3,21 @@
 // and a writer that waits for a peer that does not read instead of buffering without bound.
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -175,4 +183,50 @@ TEST_CASE("a peer that reads slowly: write() waits, the buffer stays within buff
   CHECK(flood_done);
   CHECK(most_buffered <= std::size_t{64} * 1024);
   CHECK(most_buffered > 0);
+}
+
+namespace {
+
+constexpr std::size_t two_writers_size = std::size_t{4} << 20;
+std::atomic<bool> second_wait_refused{false};
+
+// A second coroutine writes to wfile while the first waits for the full socket: the second one's
+// wait is refused (std::logic_error), not allowed to take the first one's place.
+struct TwoWriters : socketserver::AsyncStreamRequestHandler {
+  asio::awaitable<void> handle() override {
+    const int small = 4096;  // so that the first writer surely waits for the peer
+    ::setsockopt(request->fileno(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    const auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer first_done(executor, asio::steady_timer::time_point::max());
+    bool done = false;
+    asio::co_spawn(
+        executor,
+        [&]() -> asio::awaitable<void> {
+          co_await wfile.write(test::counting_bytes(two_writers_size));  // fills the socket, waits
+          done = true;
+          first_done.cancel();
+        },
+        asio::detached);
+    co_await asio::post(executor, asio::use_awaitable);  // queued behind the first one's start
+    co_await wfile.write("x");
+    try {
+      co_await wfile.flush();
+    } catch (const std::logic_error&) {
+      second_wait_refused = true;
+    }
+    std::error_code ignored;
+    if (!done) co_await first_done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("two coroutines waiting to write on one connection: the second is refused") {
+  second_wait_refused = false;
+  Served<TwoWriters> s;
+  auto client = test::Client::connect(s.server.server_address());
+  const std::string got = client.recv_all();
+  CHECK(second_wait_refused);
+  CHECK(got.size() == two_writers_size + 1);  // both writers' bytes, the refused one's after
+  CHECK(got.substr(0, two_writers_size) == test::counting_bytes(two_writers_size));
 }

@@ -74,6 +74,23 @@ TEST_CASE("the constructor makes the socket blocking and the stream owns it", "[
   CHECK_THROWS_AS(SocketStream(-1), std::system_error);
 }
 
+TEST_CASE("the blocking tag takes a blocking socket as it is, with no system call", "[socket_stream]") {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+  const socketserver::detail::FileDescriptor peer(fds[1]);
+  {
+    SocketStream stream(fds[0], SocketStream::blocking);
+    CHECK(stream.native_handle() == fds[0]);
+    CHECK(stream.write_some(std::string_view("tagged")) == 6);
+    std::array<char, 16> got{};
+    CHECK(::recv(fds[1], got.data(), got.size(), 0) == 6);
+  }
+  CHECK_FALSE(test::fd_is_open(fds[0]));  // owned all the same
+  // No check of the descriptor either: an invalid one is not detected here, only when used.
+  SocketStream invalid(-1, SocketStream::blocking);
+  CHECK_THROWS_AS(invalid.write_some(std::string_view("x")), std::system_error);
+}
+
 TEST_CASE("read_some returns 0 at end of stream", "[socket_stream]") {
   StreamPair pair;
   SECTION("the peer closed") {

@@ -16,6 +16,7 @@
 
 #include <socketserver/async_buffered_writer.hpp>
 #include <socketserver/detail/event_loop.hpp>
+#include <socketserver/detail/spill_buffer.hpp>
 #include <socketserver/error.hpp>
 
 namespace socketserver {
@@ -74,24 +75,34 @@ class AsyncBufferedReader {
 
   /// Up to `n` bytes: exactly `n` unless the stream ends first (then fewer, maybe none).
   asio::awaitable<std::string_view> read(std::size_t n) {
-    for (;;) {
-      if (buffered() >= n) co_return take(n);
-      const Filled filled = try_fill();
-      if (filled == Filled::end) co_return take(buffered());
-      if (filled == Filled::nothing) {
-        // The waits sit in this frame, not in nested coroutines: one frame fewer per message.
-        if (prepare_wait()) co_await flush_before_wait_->flush();
-        co_await connection().wait_readable();
-      }
-    }
+    while (!fill_to(n)) co_await wait_for_input();
+    co_return take(std::min(n, buffered()));
   }
 
   /// Bytes read from the socket and not yet handed out.
   std::size_t buffered() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
 
  private:
+  // The coroutines keep little across a wait (an idle connection waits in one of them): the
+  // plain functions below do the work, and the waits sit in the coroutine's own frame rather
+  // than in a nested one.
   asio::awaitable<std::optional<std::string_view>> next_line(std::size_t limit, bool too_long_is_error) {
     std::size_t scanned = 0;
+    for (;;) {
+      const std::size_t length = find_line(limit, too_long_is_error, scanned);
+      if (length == end_of_stream) co_return std::nullopt;
+      if (length != need_input) co_return take(length);
+      co_await wait_for_input();
+    }
+  }
+
+  static constexpr std::size_t need_input = 0;
+  static constexpr std::size_t end_of_stream = static_cast<std::size_t>(-1);
+
+  // Reads until a line is complete and returns its length; need_input when the socket has no
+  // more for now, end_of_stream when nothing is left. `scanned` bytes are known to hold no
+  // newline, so each byte is scanned once.
+  std::size_t find_line(std::size_t limit, bool too_long_is_error, std::size_t& scanned) {
     for (;;) {
       const std::size_t available = buffered();
       const std::size_t window = std::min(available, limit);
@@ -104,19 +115,34 @@ class AsyncBufferedReader {
       } else {
         scanned = window;
         const Filled filled = try_fill();
-        if (filled == Filled::end) {
-          if (available == 0) co_return std::nullopt;
-          length = available;
-        } else if (filled == Filled::nothing) {
-          if (prepare_wait()) co_await flush_before_wait_->flush();
-          co_await connection().wait_readable();
-        }
+        if (filled == Filled::nothing) return need_input;
+        if (filled == Filled::more) continue;
+        if (available == 0) return end_of_stream;
+        length = available;
       }
-      if (length > 0) {
-        if (too_long_is_error && length > max_line) throw std::system_error(errc::line_too_long, "readline");
-        co_return take(length);
-      }
+      if (too_long_is_error && length > max_line) throw std::system_error(errc::line_too_long, "readline");
+      return length;
     }
+  }
+
+  // Reads until n bytes are buffered or the stream has ended (true), or the socket has no
+  // more for now (false).
+  bool fill_to(std::size_t n) {
+    while (buffered() < n) {
+      const Filled filled = try_fill();
+      if (filled == Filled::end) return true;
+      if (filled == Filled::nothing) return false;
+    }
+    return true;
+  }
+
+  // co_await: before waiting for input, hold only the unfinished part of a line and send what
+  // the writer holds; while the socket does not take all of that, wait for it to, not for input.
+  // One plain function, not a coroutine: no frame of its own while a connection is idle.
+  detail::Wait wait_for_input() {
+    park();
+    if (flush_before_wait_ != nullptr && !flush_before_wait_->try_flush()) return connection().wait_writable();
+    return connection().wait_readable();
   }
 
   enum class Filled { more, end, nothing };
@@ -138,13 +164,6 @@ class AsyncBufferedReader {
     return Filled::nothing;
   }
 
-  // Before waiting for input: hold only the unfinished part of a line, and send what the writer
-  // holds. True when the writer must wait for the socket (co_await its flush()).
-  bool prepare_wait() {
-    park();
-    return flush_before_wait_ != nullptr && !flush_before_wait_->try_flush();
-  }
-
   struct Room {
     char* data;
     std::size_t size;
@@ -157,7 +176,11 @@ class AsyncBufferedReader {
       // Back into a loop buffer, so the next line needs no copy; own_ keeps its small capacity.
       char* buffer = loop().acquire_buffer();
       if (available > 0) std::memcpy(buffer, begin_, available);
-      own_.clear();
+      if (own_.capacity() > 4096) {
+        own_.release();  // a long line is done with: keep no large block
+      } else {
+        own_.clear();
+      }
       in_own_ = false;
       buffer_ = buffer;
       begin_ = buffer_;
@@ -177,7 +200,7 @@ class AsyncBufferedReader {
       move_to_own();  // a line longer than the loop's buffer
     }
     const std::size_t offset = static_cast<std::size_t>(begin_ - own_.data());
-    if (offset > 0) own_.erase(0, offset);
+    if (offset > 0) own_.erase_front(offset);
     own_.resize(available + detail::EventLoop::buffer_size);
     begin_ = own_.data();
     end_ = begin_ + available;
@@ -223,11 +246,11 @@ class AsyncBufferedReader {
 
   detail::Connection* connection_ = nullptr;
   AsyncBufferedWriter* flush_before_wait_ = nullptr;
-  char* buffer_ = nullptr;  // borrowed from the loop
-  std::string own_;         // an unfinished line kept across a wait, or one longer than 64 KiB
-  bool in_own_ = false;     // [begin_, end_) lies in own_, not in buffer_
+  char* buffer_ = nullptr;   // borrowed from the loop
+  detail::SpillBuffer own_;  // an unfinished line kept across a wait, or one longer than 64 KiB
   const char* begin_ = nullptr;
   const char* end_ = nullptr;
+  bool in_own_ = false;  // [begin_, end_) lies in own_, not in buffer_
   bool eof_ = false;
 };
 

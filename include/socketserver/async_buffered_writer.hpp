@@ -12,6 +12,7 @@
 #include <asio/awaitable.hpp>
 
 #include <socketserver/detail/event_loop.hpp>
+#include <socketserver/detail/spill_buffer.hpp>
 
 namespace socketserver {
 
@@ -60,19 +61,18 @@ class AsyncBufferedWriter {
 
   /// Sends everything buffered; completes when the kernel has taken all of it.
   asio::awaitable<void> flush() {
-    bool done = try_flush();
-    while (!done) {
-      co_await send_all(pending_.data(), pending_.size());
-      pending_.clear();
-      if (pending_.capacity() > 4096) std::string().swap(pending_);
-      done = try_flush();  // what was written meanwhile
-    }
+    while (!try_flush()) co_await connection().wait_writable();
   }
 
   /// Sends what the socket takes without waiting. True when nothing is left to send; otherwise
   /// the rest waits for flush().
   bool try_flush() {
-    if (!pending_.empty()) return false;
+    if (!pending_.empty()) {
+      if (!connection().writable()) return false;
+      pending_.erase_front(connection().write_some(pending_.data(), pending_.size()));
+      if (!pending_.empty()) return false;
+      if (pending_.capacity() > 4096) pending_.release();  // keep no large block once drained
+    }
     if (size_ == 0) return true;
     const std::size_t sent = connection().writable() ? connection().write_some(buffer_, size_) : 0;
     if (sent < size_) {
@@ -117,7 +117,7 @@ class AsyncBufferedWriter {
   detail::Connection* connection_ = nullptr;
   char* buffer_ = nullptr;  // borrowed from the loop while size_ > 0
   std::size_t size_ = 0;
-  std::string pending_;  // what waits for a full socket to drain
+  detail::SpillBuffer pending_;  // what waits for a full socket to drain
 };
 
 }  // namespace socketserver

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -17,14 +18,13 @@
 
 #include <fmt/format.h>
 #include <asio/awaitable.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include <socketserver/address.hpp>
 #include <socketserver/async_stream_request_handler.hpp>
+#include <socketserver/detail/awaitable_thread.hpp>
 #include <socketserver/detail/event_loop.hpp>
 #include <socketserver/detail/exception.hpp>
 #include <socketserver/request.hpp>
@@ -106,7 +106,13 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     Loop& loop = *loops_[next_loop_];
     next_loop_ = (next_loop_ + 1) % loops_.size();
     ++active_;
-    asio::co_spawn(loop.io(), serve(loop.events, std::move(request), client_address), asio::detached);
+    if (detail::launch_runs_at_once && &loop.io() == &this->context()) {  // this is the loop's thread
+      detail::launch(serve(loop.events, std::move(request), client_address), loop.io().get_executor());
+    } else {
+      asio::post(loop.io(), [this, &loop, request = std::move(request), client_address]() mutable {
+        detail::launch(serve(loop.events, std::move(request), client_address), loop.io().get_executor());
+      });
+    }
   }
 
   /// Closes the listening socket, then waits for the open connections (block_on_close) or
@@ -152,37 +158,68 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     }
   }
 
-  // The coroutine of one connection: Python's BaseRequestHandler.__init__ plus the
-  // shutdown_request() that process_request() does for a synchronous server.
-  asio::awaitable<void> serve(detail::EventLoop& loop, Request request, Address client_address) {
-    std::exception_ptr error;
-    try {
-      detail::Connection connection(loop, request.fileno());
-      Handler handler;
+  // What a connection's coroutine holds while its handler runs.
+  struct Session {
+    Session(detail::EventLoop& loop, Request& request, const Address& client_address, BaseServer& server)
+        : connection(loop, request.fileno()) {
       AsyncStreamRequestHandler& base = handler;
       base.request = &request;
       base.client_address = client_address;
-      base.server = this;
+      base.server = &server;
       detail::AsyncHandlerAccess::attach(base, connection);
-      base.setup();
+    }
+
+    AsyncStreamRequestHandler& base() noexcept { return handler; }
+
+    detail::Connection connection;
+    Handler handler;
+  };
+
+  // The coroutine of one connection: Python's BaseRequestHandler.__init__ plus the
+  // shutdown_request() that process_request() does for a synchronous server. `client_address`
+  // must live until the coroutine first waits; the handler keeps a copy. The work that does not
+  // wait is in plain functions: whatever a coroutine touches may take room in its frame, for as
+  // long as the connection lives.
+  detail::ThreadEntry serve(detail::EventLoop& loop, Request request, const Address& client_address) {
+    std::optional<Session> session;
+    std::exception_ptr error = start_session(session, loop, request, client_address);
+    if (!error) {
       try {
-        co_await base.handle();
+        co_await session->base().handle();
       } catch (...) {
         error = std::current_exception();
       }
       try {
-        co_await base.finish();
+        co_await session->base().finish();
       } catch (...) {
         if (!error) error = std::current_exception();
       }
-    } catch (...) {
-      if (!error) error = std::current_exception();
     }
+    end_session(session, request, client_address, error);
+  }
+
+  // Makes the handler and calls its setup(); the error, if any.
+  std::exception_ptr start_session(std::optional<Session>& session, detail::EventLoop& loop, Request& request,
+                                   const Address& client_address) {
+    try {
+      session.emplace(loop, request, client_address, *this);
+      session->base().setup();
+      return nullptr;
+    } catch (...) {
+      return std::current_exception();  // as in Python, a failed setup() skips finish()
+    }
+  }
+
+  // handle_error() for what the handler threw, then shutdown_request().
+  void end_session(std::optional<Session>& session, Request& request, const Address& client_address,
+                   const std::exception_ptr& error) {
     if (error && !aborted(error)) {
+      // Without a session nothing has waited yet, and client_address is still there.
+      const Address& peer = session ? session->base().client_address : client_address;
       try {
         std::rethrow_exception(error);
       } catch (...) {
-        detail::call_error_hook([&] { this->handle_error(request, client_address); });
+        detail::call_error_hook([&] { this->handle_error(request, peer); });
       }
     }
     try {
@@ -190,6 +227,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     } catch (...) {
       fmt::print(stderr, "socketserver: shutdown_request() threw: {}\n", detail::current_exception_message());
     }
+    session.reset();  // leaves the event loop before the server may go
     connection_done();
   }
 

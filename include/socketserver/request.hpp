@@ -30,18 +30,12 @@ class Request {
   explicit Request(std::unique_ptr<ByteStream> stream) noexcept : stream_(std::move(stream)) {}
 
   /// A datagram request: `packet` as received, answered through `socket`.
-  Request(std::string packet, DatagramSocket& socket) : packet_(std::move(packet)), socket_(&socket) {}
+  Request(std::string packet, DatagramSocket& socket)
+      : datagram_(std::make_unique<Datagram>(Datagram{std::move(packet), &socket})) {}
 
-  Request(Request&& other) noexcept
-      : stream_(std::move(other.stream_)),
-        packet_(std::move(other.packet_)),
-        socket_(std::exchange(other.socket_, nullptr)) {}
-  Request& operator=(Request&& other) noexcept {
-    stream_ = std::move(other.stream_);
-    packet_ = std::move(other.packet_);
-    socket_ = std::exchange(other.socket_, nullptr);
-    return *this;
-  }
+  /// Leaves `other` empty.
+  Request(Request&& other) noexcept = default;
+  Request& operator=(Request&& other) noexcept = default;
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
   ~Request() = default;
@@ -50,7 +44,7 @@ class Request {
   bool is_stream() const noexcept { return stream_ != nullptr; }
 
   /// True unless empty.
-  explicit operator bool() const noexcept { return stream_ != nullptr || socket_ != nullptr; }
+  explicit operator bool() const noexcept { return stream_ != nullptr || datagram_ != nullptr; }
 
   /// The connection of a stream request. Throws std::logic_error for any other request.
   ByteStream& stream() const {
@@ -59,12 +53,12 @@ class Request {
   }
 
   /// The datagram of a datagram request (empty for a stream request).
-  const std::string& packet() const noexcept { return packet_; }
+  const std::string& packet() const noexcept { return datagram_ ? datagram_->packet : no_packet(); }
 
   /// The server socket of a datagram request. Throws std::logic_error for any other request.
   DatagramSocket& socket() const {
-    if (!socket_) throw std::logic_error("not a datagram request");
-    return *socket_;
+    if (!datagram_) throw std::logic_error("not a datagram request");
+    return *datagram_->socket;
   }
 
   /// Python's request.recv(n) on a stream request.
@@ -76,7 +70,7 @@ class Request {
   /// Python's request.fileno(): the connection's (or datagram socket's) descriptor, or -1.
   int fileno() const noexcept {
     if (stream_) return stream_->native_handle();
-    return socket_ ? socket_->native_handle() : -1;
+    return datagram_ ? datagram_->socket->native_handle() : -1;
   }
 
   /// Closes a stream request's connection; nothing for a datagram request.
@@ -85,9 +79,19 @@ class Request {
   }
 
  private:
+  struct Datagram {
+    std::string packet;
+    DatagramSocket* socket;
+  };
+
+  static const std::string& no_packet() noexcept {
+    static const std::string empty;
+    return empty;
+  }
+
+  // Two pointers: an async server keeps a Request in every connection's frame.
   std::unique_ptr<ByteStream> stream_;
-  std::string packet_;
-  DatagramSocket* socket_ = nullptr;
+  std::unique_ptr<Datagram> datagram_;
 };
 
 }  // namespace socketserver

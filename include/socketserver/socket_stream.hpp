@@ -34,6 +34,15 @@ class SocketStream final : public ByteStream {
   /// it throws and `fd` stays the caller's.
   explicit SocketStream(int fd) : fd_(make_blocking(fd)) {}
 
+  /// Says that a descriptor is blocking already (accept() without SOCK_NONBLOCK returns one).
+  struct blocking_t {
+    explicit blocking_t() = default;
+  };
+  static constexpr blocking_t blocking{};
+
+  /// Takes ownership of `fd`, a connected stream socket known to be blocking: no system call.
+  SocketStream(int fd, blocking_t /*unused*/) noexcept : fd_(fd) {}
+
   std::size_t read_some(std::span<char> buffer) override {
     if (buffer.empty()) return 0;
     return transfer("recv", [&](int flags) { return ::recv(fd_.get(), buffer.data(), buffer.size(), flags); });
@@ -60,14 +69,12 @@ class SocketStream final : public ByteStream {
       detail::throw_errno("setsockopt(TCP_NODELAY)");
   }
 
-  std::optional<Seconds> timeout() const noexcept override { return timeout_; }
-
   /// Hands the timeout to the kernel; only a change costs system calls.
   void set_timeout(std::optional<Seconds> timeout) noexcept override {
     if (timeout && *timeout < Seconds(0)) timeout = Seconds(0);
-    if (timeout == timeout_) return;
-    timeout_ = timeout;
-    apply_timeout(timeout_);
+    if (timeout == ByteStream::timeout()) return;
+    ByteStream::set_timeout(timeout);
+    apply_timeout(timeout);
   }
 
  private:
@@ -95,10 +102,11 @@ class SocketStream final : public ByteStream {
   template <class Call>
   std::size_t transfer(const char* what, Call call) {
     using clock = std::chrono::steady_clock;
-    const int flags = timeout_ && *timeout_ == Seconds(0) ? MSG_DONTWAIT : 0;
-    const bool limited = timeout_ && flags == 0;
+    const std::optional<Seconds> timeout = ByteStream::timeout();
+    const int flags = timeout && *timeout == Seconds(0) ? MSG_DONTWAIT : 0;
+    const bool limited = timeout && flags == 0;
     const clock::time_point deadline =
-        limited ? clock::now() + std::chrono::ceil<clock::duration>(*timeout_) : clock::time_point{};
+        limited ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point{};
     bool shortened = false;
     for (;;) {
       const ssize_t n = call(flags);
@@ -112,7 +120,7 @@ class SocketStream final : public ByteStream {
           continue;
         }
       }
-      if (shortened) apply_timeout(timeout_);
+      if (shortened) apply_timeout(timeout);
       if (n >= 0) return static_cast<std::size_t>(n);
       if (error == EINTR || error == EAGAIN || error == EWOULDBLOCK)
         throw std::system_error(std::make_error_code(std::errc::timed_out), what);
@@ -120,8 +128,7 @@ class SocketStream final : public ByteStream {
     }
   }
 
-  std::optional<Seconds> timeout_;
-  detail::FileDescriptor fd_;
+  detail::FileDescriptor fd_;  // the timeout is ByteStream's
 };
 
 }  // namespace socketserver

@@ -106,7 +106,8 @@ class StreamSocketServer : public BaseServer {
       detail::FileDescriptor fd(::accept4(fileno(), peer.data(), &length, SOCK_CLOEXEC));
       if (fd) {
         peer.resize(length);
-        auto stream = std::make_unique<SocketStream>(fd.get());
+        auto stream =
+            std::make_unique<SocketStream>(fd.get(), SocketStream::blocking);  // Linux: no O_NONBLOCK from the listener
         fd.release();
         return {Request(std::move(stream)), detail::to_address(peer)};
       }

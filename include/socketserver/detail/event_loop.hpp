@@ -12,16 +12,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <system_error>
 #include <vector>
 
-#include <asio/async_result.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
-#include <asio/use_awaitable.hpp>
 
+#include <socketserver/detail/awaitable_thread.hpp>
 #include <socketserver/detail/completion.hpp>
 #include <socketserver/detail/system_error.hpp>
 
@@ -159,7 +159,7 @@ class EventLoop {
 // frame; does not own the descriptor.
 class Connection {
  public:
-  Connection(EventLoop& loop, int fd) : loop_(loop), fd_(fd), key_(loop.add(fd, *this)) { aborted_ = loop.aborting(); }
+  Connection(EventLoop& loop, int fd) : loop_(loop), key_(loop.add(fd, *this)), fd_(fd) { aborted_ = loop.aborting(); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { loop_.remove(key_); }
@@ -172,8 +172,10 @@ class Connection {
   bool writable() const noexcept { return writable_; }
 
   // recv() into [data, data + size): the byte count, 0 at end of stream, -1 when there is
-  // nothing to read yet. Throws std::system_error on a socket error.
+  // nothing to read yet. Throws std::system_error on a socket error, and operation_aborted after
+  // abort().
   ssize_t read_some(char* data, std::size_t size) {
+    throw_if_aborted();
     for (;;) {
       const ssize_t n = ::recv(fd_, data, size, MSG_DONTWAIT);  // the socket itself may block
       if (n > 0) {
@@ -192,8 +194,9 @@ class Connection {
     }
   }
 
-  // send() without SIGPIPE: the byte count, 0 when the socket is full.
+  // send() without SIGPIPE: the byte count, 0 when the socket is full. Throws as read_some().
   std::size_t write_some(const char* data, std::size_t size) {
+    throw_if_aborted();
     for (;;) {
       const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n >= 0) {
@@ -209,40 +212,43 @@ class Connection {
     }
   }
 
-  // Suspends until the next readable (or writable) edge. Throws std::system_error
-  // (operation_aborted) when the server aborts its connections.
-  asio::awaitable<void> wait_readable() { return wait(read_waiter_, readable_); }
-  asio::awaitable<void> wait_writable() { return wait(write_waiter_, writable_); }
+  // co_await: suspends until the next readable (or writable) edge, unless one came in since
+  // the last read (write) found the socket drained (full). Throws std::system_error
+  // (operation_aborted) once the server aborts its connections, as do the reads and writes.
+  // One coroutine at a time may wait for each: std::logic_error for a second.
+  Wait wait_readable() {
+    check_can_wait(read_waiter_);
+    return wait_for(read_waiter_, readable_);
+  }
+  Wait wait_writable() {
+    check_can_wait(write_waiter_);
+    return wait_for(write_waiter_, writable_);
+  }
 
-  // Ends both waits with operation_aborted, now and from now on.
+  // Resumes both waits, whose next step then throws operation_aborted, now and from now on.
   void abort() {
     aborted_ = true;
     EventLoop& loop = loop_;
     const std::uint64_t key = key_;
-    read_waiter_.complete(asio::error::operation_aborted);
-    if (loop.find(key) != nullptr) write_waiter_.complete(asio::error::operation_aborted);  // if still there
+    read_waiter_.complete();
+    if (loop.find(key) != nullptr) write_waiter_.complete();  // if still there
   }
 
  private:
   friend class EventLoop;
 
-  asio::awaitable<void> wait(Completion& waiter, bool& ready) {
+  void throw_if_aborted() const {
     if (aborted_) throw std::system_error(asio::error::operation_aborted);
-    return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::error_code)>(
-        [this, &waiter, &ready](auto handler) {
-          static_assert(sizeof(handler) <= Completion::inline_size, "a wait would allocate");
-          if (ready) {  // an edge came in between: no need to wait
-            asio::post(loop_.context(), [h = std::move(handler)]() mutable { std::move(h)(std::error_code()); });
-          } else {
-            waiter.emplace(std::move(handler));
-          }
-        },
-        asio::use_awaitable);
+  }
+
+  void check_can_wait(const Completion& waiter) const {
+    throw_if_aborted();
+    if (waiter) throw std::logic_error("two coroutines wait on one connection's socket at once");
   }
 
   EventLoop& loop_;
-  int fd_;
   std::uint64_t key_;
+  int fd_;
   bool readable_ = true;  // until a read says otherwise: data may have come with the connection
   bool writable_ = true;
   bool hangup_ = false;  // the peer closed or the socket failed: reads no longer wait
@@ -262,13 +268,13 @@ inline void EventLoop::run_ready() {
         if (Connection* connection = find(key)) {
           connection->readable_ = true;
           if ((happened & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) connection->hangup_ = true;
-          connection->read_waiter_.complete({});
+          connection->read_waiter_.complete();
         }
       }
       if ((happened & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
         if (Connection* connection = find(key)) {
           connection->writable_ = true;
-          connection->write_waiter_.complete({});
+          connection->write_waiter_.complete();
         }
       }
     }
