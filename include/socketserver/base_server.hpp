@@ -184,31 +184,35 @@ class BaseServer {
 
  private:
   // Waits for a request, or until `timeout` or a shutdown() wake-up. True when one is ready.
+  //
+  // The timer is not set for every wait: setting it is a system call (timerfd_settime), one per
+  // request on a busy server. A timer already set to expire within `timeout` is left as it is;
+  // expiring early only makes the caller's loop come round once more.
   bool wait_for_request(std::optional<Seconds> timeout) {
     if (io_.stopped()) io_.restart();
-    std::error_code result = asio::error::operation_aborted;
-    int pending = 1;
-    async_wait_request([&](std::error_code ec) {
-      result = ec;
-      --pending;
-      timer_.cancel();
-    });
+    request_wait_.reset();
+    async_wait_request([this](std::error_code ec) { request_wait_ = ec; });
     if (timeout) {
-      ++pending;
-      timer_.expires_after(std::chrono::ceil<asio::steady_timer::duration>(*timeout));
-      timer_.async_wait([&](std::error_code ec) {
-        --pending;
-        if (!ec) cancel_wait_request();
-      });
+      const auto deadline =
+          asio::steady_timer::clock_type::now() + std::chrono::ceil<asio::steady_timer::duration>(*timeout);
+      if (!timer_set_ || timer_.expiry() > deadline) {
+        timer_.expires_at(deadline);  // cancels the wait on the old expiry, if any
+        timer_set_ = true;
+        timer_.async_wait([this](std::error_code ec) {
+          if (ec) return;  // replaced by a new expiry, or the server is going
+          timer_set_ = false;
+          cancel_wait_request();
+        });
+      }
     }
     // run_one(), not run(): other work on the context (a signal_set, user posts) must not
     // keep this wait from returning.
     try {
-      while (pending > 0) run_one();
+      while (!request_wait_) run_one();
     } catch (...) {
-      // Posted work threw: our two handlers still refer to this frame, so finish them first.
-      wake();
-      while (pending > 0) {
+      // Posted work threw: end our wait first, so that none is left behind.
+      cancel_wait_request();
+      while (!request_wait_) {
         try {
           run_one();
         } catch (...) {
@@ -218,6 +222,7 @@ class BaseServer {
     }
     // A cancelled wait is a timeout or a wake-up; anything else (the socket was closed under
     // the loop) would only repeat at once, so it ends the loop.
+    const std::error_code result = *request_wait_;
     if (result && result != asio::error::operation_aborted) detail::throw_error(result, "wait for request");
     return !result;
   }
@@ -226,10 +231,7 @@ class BaseServer {
     if (io_.run_one() == 0) io_.restart();
   }
 
-  void wake() noexcept {
-    cancel_wait_request();
-    timer_.cancel();
-  }
+  void wake() noexcept { cancel_wait_request(); }
 
   // One request, known to be ready: Python's _handle_request_noblock().
   __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
@@ -260,6 +262,8 @@ class BaseServer {
 
   asio::io_context io_{1};
   asio::steady_timer timer_{io_};
+  bool timer_set_ = false;                       // timer_ has a wait that has not expired
+  std::optional<std::error_code> request_wait_;  // how the current wait for a request ended
   std::mutex mutex_;
   std::condition_variable shut_down_;
   bool serving_ = false;

@@ -249,7 +249,7 @@ class Connection {
   EventLoop& loop_;
   std::uint64_t key_;
   int fd_;
-  bool readable_ = true;  // until a read says otherwise: data may have come with the connection
+  bool readable_ = false;  // data that came with the connection is an edge too: EPOLL_CTL_ADD reports it
   bool writable_ = true;
   bool hangup_ = false;  // the peer closed or the socket failed: reads no longer wait
   bool aborted_ = false;
