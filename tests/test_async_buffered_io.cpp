@@ -230,3 +230,29 @@ TEST_CASE("two coroutines waiting to write on one connection: the second is refu
   CHECK(got.size() == two_writers_size + 1);  // both writers' bytes, the refused one's after
   CHECK(got.substr(0, two_writers_size) == test::counting_bytes(two_writers_size));
 }
+
+namespace {
+
+std::atomic<std::size_t> after_large_write{1};
+std::atomic<std::size_t> after_small_write{0};
+
+// Reports what wfile holds after a large write into an empty buffer, then after a small one.
+struct LargeThenSmall : socketserver::AsyncStreamRequestHandler {
+  asio::awaitable<void> handle() override {
+    co_await wfile.write(std::string(socketserver::AsyncBufferedWriter::direct_write_size, 'L'));
+    after_large_write = wfile.buffered();
+    co_await wfile.write("small\n");
+    after_small_write = wfile.buffered();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a large write that finds nothing buffered goes straight to the socket") {
+  Served<LargeThenSmall> s;
+  auto client = test::Client::connect(s.server.server_address());
+  const std::string got = client.recv_all();
+  CHECK(got == std::string(socketserver::AsyncBufferedWriter::direct_write_size, 'L') + "small\n");
+  CHECK(after_large_write == 0);
+  CHECK(after_small_write == 6);
+}

@@ -45,6 +45,20 @@ TEST_CASE("a write larger than the buffer goes straight out, in order", "[writer
   CHECK(wfile.buffered() == 0);
 }
 
+TEST_CASE("a large write that finds the buffer empty goes straight out, without a copy", "[writer]") {
+  test::ScriptedStream stream;
+  BufferedWriter wfile(stream);
+  const std::string large(BufferedWriter::direct_write_size, 'L');
+  wfile.write(large);
+  CHECK(wfile.buffered() == 0);
+  CHECK(stream.written == large);
+  wfile.write("small");  // a small one is buffered as ever
+  CHECK(wfile.buffered() == 5);
+  wfile.write(large);  // and a large one joins it rather than cost a write of its own
+  CHECK(wfile.buffered() == 5 + large.size());
+  CHECK(stream.writes() == 1);
+}
+
 TEST_CASE("partial writes are continued until every byte is sent", "[writer]") {
   test::ScriptedStream stream;
   stream.max_write = 3;

@@ -35,6 +35,10 @@ class AsyncBufferedWriter {
   /// go straight to the socket. At most 64 KiB (the loop's buffer size); 0 sends every write.
   std::size_t buffer_size = detail::EventLoop::buffer_size;
 
+  /// Writes of at least this many bytes that find nothing buffered go straight to the socket:
+  /// copying them would cost more than the system call it might save.
+  static constexpr std::size_t direct_write_size = std::size_t{8} * 1024;
+
   AsyncBufferedWriter() = default;
   AsyncBufferedWriter(const AsyncBufferedWriter&) = delete;
   AsyncBufferedWriter& operator=(const AsyncBufferedWriter&) = delete;
@@ -46,11 +50,13 @@ class AsyncBufferedWriter {
     connection_ = &connection;
   }
 
-  /// Buffers `data`; sends first when it would not fit.
+  /// Buffers `data`; sends first when it would not fit. Writes of buffer_size or more, and of
+  /// direct_write_size or more when nothing is buffered, go straight to the socket.
   asio::awaitable<void> write(std::string_view data) {
     const std::size_t limit = capacity();
-    if (size_ + data.size() > limit) co_await flush();
-    if (data.size() >= limit || limit == 0) {
+    const bool direct = data.size() >= limit || limit == 0 || (data.size() >= direct_write_size && buffered() == 0);
+    if (direct || size_ + data.size() > limit) co_await flush();  // what is buffered goes first
+    if (direct) {
       co_await send_all(data.data(), data.size());
       co_return;
     }

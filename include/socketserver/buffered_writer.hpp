@@ -39,8 +39,13 @@ class BufferedWriter {
   /// (Python's wbufsize = 0).
   std::size_t buffer_size = default_buffer_size;
 
+  /// Writes of at least this many bytes that find the buffer empty go straight to the stream:
+  /// copying them would cost more than the system call it might save.
+  static constexpr std::size_t direct_write_size = std::size_t{8} * 1024;
+
   /// Buffers `data`; sends when the buffer is full. Writes larger than buffer_size go straight
-  /// to the stream after what is already buffered.
+  /// to the stream after what is already buffered, and so do writes of direct_write_size or
+  /// more when nothing is buffered.
   void write(std::string_view data) {
     if (buf_.size() + data.size() > buffer_size) {
       flush();
@@ -48,6 +53,10 @@ class BufferedWriter {
         send(data);
         return;
       }
+    }
+    if (buf_.empty() && data.size() >= direct_write_size) {
+      send(data);
+      return;
     }
     buf_.append(data);
   }
