@@ -387,15 +387,16 @@ def descendants(pid):
 
 
 def cpu_ticks(pids):
-    """CPU clock ticks used by `pids`, all their threads."""
-    total = 0
+    """CPU clock ticks used by `pids`, all their threads: (user, kernel)."""
+    user = kernel = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            user += int(fields[11])  # utime
+            kernel += int(fields[12])  # stime
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return user, kernel
 
 
 def server_ticks(server):
@@ -404,10 +405,11 @@ def server_ticks(server):
     pid = server.proc.pid
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        reaped = int(fields[13]) + int(fields[14])
+        reaped = int(fields[13]), int(fields[14])  # cutime, cstime
     except (OSError, IndexError, ValueError):
-        reaped = 0
-    return cpu_ticks(descendants(pid)) + reaped
+        reaped = 0, 0
+    user, kernel = cpu_ticks(descendants(pid))
+    return user + reaped[0], kernel + reaped[1]
 
 
 def wait_quiet(server, limit=15.0):
@@ -689,6 +691,8 @@ def summarize(servers, results):
                 "max_us": max((r["max_us"] for r in ok if "max_us" in r), default=None),
                 "client_cpu": median([r.get("client_cpu") for r in ok]),
                 "server_cpu": median([r.get("server_cpu") for r in ok]),
+                "user_ns": median([r.get("user_ns") for r in ok]),
+                "kernel_ns": median([r.get("kernel_ns") for r in ok]),
                 "other_cpu": median([r.get("other_cpu") for r in ok]),
                 "kib_per_conn": median([r.get("kib_per_conn") for r in ok]),
                 "errors": sum(r.get("errors", 0) for r in runs),
@@ -809,6 +813,16 @@ def write_report(args, out, servers, results, summary, syscalls, tool, notes, in
             sys_text = "–"
         idle = cell_or_skip(server, "idle", lambda c: fmt_num(c["kib_per_conn"], 1))
         lines.append(f"| {server.label} | {sys_text} | {idle} |")
+    lines += ["", "## Server CPU per message", "",
+              "The server's CPU time over a whole run (warm-up included) divided by the messages it answered, "
+              "in nanoseconds: user space / kernel. The kernel part is mostly the socket calls, much alike from "
+              "server to server; the user part is what the server's own code costs. (– where child processes "
+              "do the work.)", "",
+              "| server | " + " | ".join(THROUGHPUT) + " |", "|---|" + "---:|" * len(THROUGHPUT)]
+    for server in servers:
+        row = [cell_or_skip(server, w, lambda c: "–" if c.get("user_ns") is None else
+                            f"{fmt_num(c['user_ns'])} / {fmt_num(c['kernel_ns'])}") for w in THROUGHPUT]
+        lines.append(f"| {server.label} | " + " | ".join(row) + " |")
     if plot_note is None:
         lines += ["", f"![Throughput ratio to the asio reference per workload]({out.with_suffix('.png').name})"]
     lines += targets_section(summary, syscalls)
@@ -1044,8 +1058,14 @@ def main():
                 result["other_cpu"] = round((after[0] - before[0]) / CLOCK_TICKS / seconds, 2)
                 if workload != "idle" and not server.forks:
                     # The server's share of its core over the whole run: set-up, warm-up
-                    # and drain included.
-                    result["server_cpu"] = round((server_after - server_before) / CLOCK_TICKS / seconds, 2)
+                    # and drain included; and its CPU time per message answered in that run,
+                    # in user space and in the kernel.
+                    user, kernel = (server_after[i] - server_before[i] for i in (0, 1))
+                    result["server_cpu"] = round((user + kernel) / CLOCK_TICKS / seconds, 2)
+                    if result.get("total_messages"):
+                        per_message_ns = 1e9 / CLOCK_TICKS / result["total_messages"]
+                        result["user_ns"] = round(user * per_message_ns)
+                        result["kernel_ns"] = round(kernel * per_message_ns)
                 result["attempts"] = attempt + 1
                 disturbed = (result.get("other_cpu") or 0) > DISTURBED
                 if not disturbed or result.get("errors") or attempt == args.retries:
