@@ -951,7 +951,8 @@ def targets_section(summary, syscalls):
         worst = min((ratio(rate(name, workload), rate("python", workload)) or float("inf") for name in ours), default=None)
         check(f"slowest C++ variant / Python, {workload}", None if worst == float("inf") else worst, 30.0)
     return ["", "## Targets", "",
-            "The project's targets for this benchmark, checked against this run's medians.", "",
+            "The project's targets for this benchmark, checked against this run's medians. Why a target is "
+            "missed, and what each server's time per message goes to: [performance.md](performance.md).", "",
             "| target | measured | wanted | |", "|---|---:|---:|---|", *rows]
 
 

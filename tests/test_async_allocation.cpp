@@ -3,10 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <malloc.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -142,14 +140,7 @@ TEST_CASE("an idle connection holds about a kilobyte of heap") {
   // own, it was 1,720.
   constexpr std::size_t warm = 600;  // grows the loop's tables past what the rest needs
   constexpr std::size_t measured = 400;
-  rlimit limit{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-  const rlim_t needed = 2 * (warm + measured) + 100;
-  if (limit.rlim_cur < needed) {
-    limit.rlim_cur = std::min(needed, limit.rlim_max);
-    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
-  }
-  REQUIRE(limit.rlim_cur >= needed);
+  REQUIRE(test::raise_open_file_limit(2 * (warm + measured) + 100));
 
   socketserver::AsyncTCPServer<AsyncLineEcho> server({"127.0.0.1", 0});
   server.threads = 1;

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -399,14 +398,7 @@ namespace {
 
 TEST_CASE("10,000 concurrent connections in one process") {
   constexpr int connections = 10000;
-  rlimit limit{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-  const rlim_t needed = connections + 500;
-  if (limit.rlim_cur < needed) {
-    limit.rlim_cur = std::min(needed, limit.rlim_max);
-    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
-  }
-  REQUIRE(limit.rlim_cur >= needed);
+  REQUIRE(test::raise_open_file_limit(connections + 500));
 
   socketserver::AsyncTCPServer<AsyncLineEcho> server({"127.0.0.1", 0});
   server.threads = 2;

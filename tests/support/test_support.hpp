@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -183,6 +185,16 @@ class TempDir {
 };
 
 // The number of descriptors this process has open.
+// Raises the soft limit on open descriptors to at least `needed`, as far as the hard limit
+// allows; true when it is there.
+inline bool raise_open_file_limit(rlim_t needed) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  if (limit.rlim_cur >= needed) return true;
+  limit.rlim_cur = std::min(needed, limit.rlim_max);
+  return ::setrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur >= needed;
+}
+
 inline int count_open_fds() {
   int count = 0;
   DIR* dir = ::opendir("/proc/self/fd");
