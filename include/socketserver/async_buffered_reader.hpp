@@ -173,14 +173,10 @@ class AsyncBufferedReader {
   Room prepare() {
     const std::size_t available = buffered();
     if (in_own_ && available < detail::EventLoop::buffer_size / 2) {
-      // Back into a loop buffer, so the next line needs no copy; own_ keeps its small capacity.
+      // Back into a loop buffer, so the next line needs no copy; own_ keeps only a small block.
       char* buffer = loop().acquire_buffer();
       if (available > 0) std::memcpy(buffer, begin_, available);
-      if (own_.capacity() > 4096) {
-        own_.release();  // a long line is done with: keep no large block
-      } else {
-        own_.clear();
-      }
+      own_.clear();
       in_own_ = false;
       buffer_ = buffer;
       begin_ = buffer_;

@@ -77,7 +77,7 @@ class AsyncBufferedWriter {
       if (!connection().writable()) return false;
       pending_.erase_front(connection().write_some(pending_.data(), pending_.size()));
       if (!pending_.empty()) return false;
-      if (pending_.capacity() > 4096) pending_.release();  // keep no large block once drained
+      pending_.clear();  // drained: keep no large block
     }
     if (size_ == 0) return true;
     const std::size_t sent = connection().writable() ? connection().write_some(buffer_, size_) : 0;

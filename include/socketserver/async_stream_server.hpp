@@ -107,10 +107,10 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     next_loop_ = (next_loop_ + 1) % loops_.size();
     ++active_;
     if (detail::launch_runs_at_once && &loop.io() == &this->context()) {  // this is the loop's thread
-      detail::launch(serve(loop.events, std::move(request), client_address), loop.io().get_executor());
+      start(loop, std::move(request), client_address);
     } else {
       asio::post(loop.io(), [this, &loop, request = std::move(request), client_address]() mutable {
-        detail::launch(serve(loop.events, std::move(request), client_address), loop.io().get_executor());
+        start(loop, std::move(request), client_address);
       });
     }
   }
@@ -156,6 +156,11 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
         }
       });
     }
+  }
+
+  // Runs the connection's coroutine until it first waits; on the loop's thread.
+  void start(Loop& loop, Request request, const Address& client_address) {
+    detail::launch(serve(loop.events, std::move(request), client_address), loop.io().get_executor());
   }
 
   // What a connection's coroutine holds while its handler runs.

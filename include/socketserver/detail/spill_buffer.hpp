@@ -49,7 +49,14 @@ class SpillBuffer {
     size_ -= static_cast<std::uint32_t>(n);
   }
 
-  void clear() noexcept { size_ = 0; }
+  // Empties it; keeps a small block for next time, gives a large one back.
+  void clear() noexcept {
+    if (capacity_ > kept_capacity) {
+      release();
+    } else {
+      size_ = 0;
+    }
+  }
 
   // Empties it and gives the memory back.
   void release() noexcept {
@@ -58,6 +65,8 @@ class SpillBuffer {
   }
 
  private:
+  static constexpr std::uint32_t kept_capacity = 4096;
+
   std::unique_ptr<char[]> data_;
   std::uint32_t size_ = 0;
   std::uint32_t capacity_ = 0;
