@@ -10,10 +10,29 @@ namespace socketserver {
 /// Conditions the library itself reports, thrown as std::system_error.
 ///
 /// Socket failures keep their errno (std::system_category); a read that waits longer than the
-/// stream's timeout throws std::errc::timed_out, like Python's socket.timeout.
+/// stream's own timeout (StreamRequestHandler::timeout) throws std::errc::timed_out, like
+/// Python's socket.timeout. The server's limits (socketserver::Limits) throw the codes below, so
+/// that a log line can say which limit closed the connection.
 enum class errc {
   /// A line grew past the reader's max_line before its newline arrived.
   line_too_long = 1,
+  /// A frame (length-prefixed or delimited) is larger than its cap.
+  frame_too_large,
+  /// The stream ended inside a frame.
+  truncated_frame,
+  /// The peer sent nothing within Limits::first_byte_timeout of connecting.
+  first_byte_timeout,
+  /// The peer sent nothing for Limits::idle_timeout while the handler waited for input.
+  idle_timeout,
+  /// A read that had started (part of a line or frame had arrived) took longer than
+  /// Limits::read_timeout: the peer sends too slowly.
+  read_timeout,
+  /// A write waited longer than Limits::write_timeout for the peer to take its bytes.
+  write_timeout,
+  /// The connection is older than Limits::connection_timeout.
+  connection_timeout,
+  /// The server is draining and the connection was waiting for a new request.
+  draining,
 };
 
 namespace detail {
@@ -24,6 +43,22 @@ class ErrorCategory final : public std::error_category {
     switch (static_cast<errc>(value)) {
       case errc::line_too_long:
         return "line too long";
+      case errc::frame_too_large:
+        return "frame too large";
+      case errc::truncated_frame:
+        return "stream ended inside a frame";
+      case errc::first_byte_timeout:
+        return "no data within the first-byte timeout";
+      case errc::idle_timeout:
+        return "idle timeout";
+      case errc::read_timeout:
+        return "read timeout: the peer sends too slowly";
+      case errc::write_timeout:
+        return "write timeout: the peer does not read";
+      case errc::connection_timeout:
+        return "connection timeout: the connection is too old";
+      case errc::draining:
+        return "server draining";
     }
     return "unknown socketserver error";
   }
