@@ -20,10 +20,15 @@
 #include <asio/steady_timer.hpp>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/exception.hpp>
 #include <socketserver/detail/system_error.hpp>
+#include <socketserver/error.hpp>
+#include <socketserver/limits.hpp>
+#include <socketserver/logger.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
+#include <socketserver/server_stats.hpp>
 
 namespace socketserver {
 
@@ -46,9 +51,17 @@ namespace socketserver {
 ///
 /// Python declares the request hooks here too; in C++ they are declared here as well, with the
 /// type-erased Request and Address, so one handler type works with every server.
+///
+/// Beyond Python: a stream server holds every connection to `limits` (timeouts, connection
+/// counts, line length, the drain at server_close()), counts them in stats(), and reports
+/// through `logger`. When accept() fails for want of descriptors or memory (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM), the loop stops accepting for 10 ms, doubling up to 1 s while it keeps
+/// failing, instead of spinning on a listening socket it cannot empty.
 class BaseServer {
  public:
-  explicit BaseServer(Address server_address) : server_address_(std::move(server_address)) {}
+  explicit BaseServer(Address server_address) : server_address_(std::move(server_address)) {
+    tracker_.on_room([this] { asio::post(io_, [this] { end_wait(); }); });
+  }
   BaseServer(const BaseServer&) = delete;
   BaseServer& operator=(const BaseServer&) = delete;
 
@@ -117,6 +130,34 @@ class BaseServer {
   /// The limit handle_request() waits (Python's `timeout`); std::nullopt waits for ever.
   std::optional<Seconds> timeout;
 
+  /// What each connection may do, and how many at once (stream servers). Set before serving.
+  Limits limits;
+
+  /// Where the server's log lines go: errors, access lines, security events.
+  Logger logger;
+
+  /// The server's counters now. Thread safety: any thread.
+  ServerStats stats() const { return tracker_.stats(); }
+
+  /// Lets open connections finish, for at most limits.drain_timeout, then cuts those still
+  /// open (their reads see the end of the stream, their writes fail) and returns how many it
+  /// cut. Connections waiting for a new request are closed at once. New connections are not
+  /// accepted meanwhile only if serve_forever() has returned. server_close() of the threading,
+  /// pool, forking and async servers calls it when it waits for connections (block_on_close).
+  /// Call it on the serving thread, after serve_forever() has returned.
+  std::size_t drain() {
+    tracker_.begin_drain();
+    const auto deadline = limits.drain_timeout ? detail::Clock::now() + detail::to_duration(*limits.drain_timeout)
+                                               : detail::Clock::time_point::max();
+    if (wait_for_connections(deadline)) return 0;
+    const std::size_t cut = cut_connections();
+    if (cut != 0) {
+      logger.log(LogLevel::warning, LogCategory::server, "drain_timeout ({} s) ran out: cut {} connection{}",
+                 limits.drain_timeout->count(), cut, cut == 1 ? "" : "s");
+    }
+    return cut;
+  }
+
   /// The address the server is bound to; after binding to port 0, the port it got.
   const Address& server_address() const noexcept { return server_address_; }
 
@@ -162,11 +203,21 @@ class BaseServer {
   /// Releases the request's connection. May be overridden.
   virtual void close_request(Request& /*request*/) {}
 
-  /// Called, inside the catch block, when a request's processing throws. The default prints
-  /// one line to stderr, with the peer and the exception's message; the server keeps serving.
-  /// May be overridden; std::current_exception() is the error.
+  /// Called, inside the catch block, when a request's processing throws. The default logs
+  /// one line with the peer and the exception's message: a limit (a socketserver::errc: a
+  /// timeout, a line too long) as a security event, at info level for the routine ones (idle,
+  /// first byte, connection age), warning for the others; anything else as a server error.
+  /// The server keeps serving. May be overridden; std::current_exception() is the error.
   virtual void handle_error(Request& /*request*/, const Address& client_address) {
-    fmt::print(stderr, "socketserver: error processing request from {}: {}\n", client_address,
+    const std::error_code code = detail::current_error_code();
+    if (code.category() == error_category()) {
+      const bool routine =
+          code == errc::idle_timeout || code == errc::first_byte_timeout || code == errc::connection_timeout;
+      logger.log(routine ? LogLevel::info : LogLevel::warning, LogCategory::security, "closed connection from {}: {}",
+                 client_address, detail::current_exception_message());
+      return;
+    }
+    logger.log(LogLevel::error, LogCategory::server, "error processing request from {}: {}", client_address,
                detail::current_exception_message());
   }
 
@@ -178,12 +229,24 @@ class BaseServer {
   /// Runs in a forked child before it serves its request: drop what the child must not hold.
   virtual void after_fork_in_child() noexcept {}
 
+  /// drain(): waits until no connection is open or `deadline` passes; true when none is.
+  /// Servers whose connections need the serving thread to end (async, forking) override it.
+  virtual bool wait_for_connections(detail::Clock::time_point deadline) {
+    return tracker_.wait_until_closed(deadline);
+  }
+  /// drain(): shuts every open connection down; returns how many.
+  virtual std::size_t cut_connections() { return tracker_.cut_all(); }
+
   asio::io_context& context() noexcept { return io_; }
+  detail::ConnectionTracker& tracker() noexcept { return tracker_; }
 
   Address server_address_;
 
  private:
   // Waits for a request, or until `timeout` or a shutdown() wake-up. True when one is ready.
+  // While accepting is paused (at max_connections with Overload::pause, or backing off after
+  // accept() ran out of descriptors) it waits without watching the socket, until a connection
+  // ends, the back-off is over, or the timeout.
   //
   // The timer is not set for every wait: setting it is a system call (timerfd_settime), one per
   // request on a busy server. A timer already set to expire within `timeout` is left as it is;
@@ -191,7 +254,8 @@ class BaseServer {
   bool wait_for_request(std::optional<Seconds> timeout) {
     if (io_.stopped()) io_.restart();
     request_wait_.reset();
-    async_wait_request([this](std::error_code ec) { request_wait_ = ec; });
+    paused_ = accept_paused(timeout);
+    if (!paused_) async_wait_request([this](std::error_code ec) { request_wait_ = ec; });
     if (timeout) {
       const auto deadline =
           asio::steady_timer::clock_type::now() + std::chrono::ceil<asio::steady_timer::duration>(*timeout);
@@ -201,7 +265,7 @@ class BaseServer {
         timer_.async_wait([this](std::error_code ec) {
           if (ec) return;  // replaced by a new expiry, or the server is going
           timer_set_ = false;
-          cancel_wait_request();
+          end_wait();
         });
       }
     }
@@ -211,15 +275,17 @@ class BaseServer {
       while (!request_wait_) run_one();
     } catch (...) {
       // Posted work threw: end our wait first, so that none is left behind.
-      cancel_wait_request();
+      end_wait();
       while (!request_wait_) {
         try {
           run_one();
         } catch (...) {
         }
       }
+      paused_ = false;
       throw;
     }
+    paused_ = false;
     // A cancelled wait is a timeout or a wake-up; anything else (the socket was closed under
     // the loop) would only repeat at once, so it ends the loop.
     const std::error_code result = *request_wait_;
@@ -227,11 +293,60 @@ class BaseServer {
     return !result;
   }
 
+  // Whether this wait must not accept; shortens `timeout` to the end of a back-off.
+  bool accept_paused(std::optional<Seconds>& timeout) {
+    if (backoff_until_ != detail::Clock::time_point{}) {
+      const auto now = detail::Clock::now();
+      if (now < backoff_until_) {
+        const Seconds left(backoff_until_ - now);
+        if (!timeout || left < *timeout) timeout = left;
+        return true;
+      }
+      backoff_until_ = {};
+    }
+    return limits.overload == Limits::Overload::pause && tracker_.full();
+  }
+
+  // Ends the current wait for a request: a timeout, a wake-up, room for a connection.
+  void end_wait() noexcept {
+    if (!paused_) return cancel_wait_request();
+    if (!request_wait_) request_wait_ = make_error_code(asio::error::operation_aborted);
+  }
+
+  // accept() failed for want of a resource: stop accepting for a while, longer each time.
+  void back_off(const std::system_error& e) {
+    tracker_.count_accept_error();
+    backoff_ = backoff_ == detail::Clock::duration{} ? std::chrono::milliseconds(10)
+                                                      : std::min<detail::Clock::duration>(backoff_ * 2, std::chrono::seconds(1));
+    backoff_until_ = detail::Clock::now() + backoff_;
+    logger.log(LogLevel::warning, LogCategory::server, "{}; not accepting for {} ms", e.what(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count());
+  }
+
+  static bool is_resource_error(const std::error_code& code) noexcept {
+    return code == std::errc::too_many_files_open || code == std::errc::too_many_files_open_in_system ||
+           code == std::errc::no_buffer_space || code == std::errc::not_enough_memory;
+  }
+
+  // A connection over a limit is closed unanswered.
+  void refuse(Request& request, const Address& client_address, detail::ConnectionTracker::Admission why) {
+    tracker_.count_refused();
+    if (why == detail::ConnectionTracker::Admission::full) {
+      logger.log(LogLevel::warning, LogCategory::security, "refused connection from {}: max_connections ({}) reached",
+                 client_address, limits.max_connections);
+    } else {
+      logger.log(LogLevel::warning, LogCategory::security,
+                 "refused connection from {}: max_connections_per_ip ({}) reached for its address", client_address,
+                 limits.max_connections_per_ip);
+    }
+    shutdown_request(request);
+  }
+
   void run_one() {
     if (io_.run_one() == 0) io_.restart();
   }
 
-  void wake() noexcept { cancel_wait_request(); }
+  void wake() noexcept { end_wait(); }
 
   // One request, known to be ready: Python's _handle_request_noblock().
   __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
@@ -240,12 +355,20 @@ class BaseServer {
     std::pair<Request, Address> next;
     try {
       next = get_request();
-    } catch (const std::system_error&) {
+    } catch (const std::system_error& e) {
+      if (is_resource_error(e.code())) back_off(e);
       return;
     }
     Request& request = next.first;
     const Address& client_address = next.second;
     if (!request) return;
+    backoff_ = {};
+    if (request.is_stream()) {
+      detail::ConnectionTracker::Admission admission{};
+      auto record = tracker_.admit(client_address, request.fileno(), admission);
+      if (!record) return refuse(request, client_address, admission);
+      detail::RequestAccess::set_record(request, std::move(record));
+    }
     try {
       if (verify_request(request, client_address)) {
         process_request(request, client_address);
@@ -255,6 +378,7 @@ class BaseServer {
       shutdown_request(request);
       throw;
     } catch (...) {
+      detail::RequestAccess::note_current_exception(request);
       detail::call_error_hook([&] { handle_error(request, client_address); });
     }
     shutdown_request(request);
@@ -269,6 +393,10 @@ class BaseServer {
   bool serving_ = false;
   std::thread::id serving_thread_;
   std::atomic<bool> shutdown_request_{false};
+  bool paused_ = false;                   // the current wait does not watch the socket
+  detail::Clock::duration backoff_{};     // the last back-off after an accept() failure
+  detail::Clock::time_point backoff_until_{};
+  detail::ConnectionTracker tracker_{limits, logger};
 };
 
 }  // namespace socketserver

@@ -9,10 +9,13 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include <socketserver/buffered_writer.hpp>
 #include <socketserver/byte_stream.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/limited_io.hpp>
 #include <socketserver/error.hpp>
 
 namespace socketserver {
@@ -24,10 +27,17 @@ namespace socketserver {
 /// given (the handler's wfile), so replies to everything already read go out before the
 /// handler blocks.
 ///
+/// Limits: over a server's connection (attached by StreamRequestHandler::setup()), every wait
+/// for input is held to the server's Limits: first byte, idle, read (a line or frame must
+/// arrive within read_timeout of its first byte) and connection age, each throwing
+/// std::system_error with its socketserver::errc. While the server drains, a wait for a new
+/// request (nothing buffered, nothing waiting on the socket) is the end of the stream.
+///
 /// Thread safety: one thread at a time.
 class BufferedReader {
  public:
-  /// The default for max_line: 64 KiB, the limit Python's http.server puts on a header line.
+  /// The default for max_line without a server: 64 KiB, the limit Python's http.server puts
+  /// on a header line.
   static constexpr std::size_t default_max_line = std::size_t{64} * 1024;
 
   /// An unattached reader; reads throw std::logic_error until one is assigned.
@@ -35,25 +45,30 @@ class BufferedReader {
   explicit BufferedReader(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr)
       : stream_(&stream), writer_(flush_before_wait) {}
 
-  /// Reads from `stream` from now on, dropping anything buffered; max_line is kept.
-  void attach(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr) noexcept {
+  /// Reads from `stream` from now on, dropping anything buffered; max_line is kept. `record`
+  /// is the server's record of the connection, whose limits the reads are held to.
+  void attach(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr,
+              detail::ConnectionRecord* record = nullptr) noexcept {
     stream_ = &stream;
     writer_ = flush_before_wait;
+    record_ = record;
     begin_ = end_ = 0;
   }
 
   /// The longest line readline() accepts, newline included. A longer line throws
   /// std::system_error(errc::line_too_long) instead of buffering without bound. (Python's
-  /// readline() has no such cap.)
-  std::size_t max_line = default_max_line;
+  /// readline() has no such cap.) 0, the default, means the server's limits.max_line, or
+  /// default_max_line without a server.
+  std::size_t max_line = 0;
 
   /// The next line, with its "\n". At end of stream, the unterminated rest if there is one,
   /// then std::nullopt, so `while (auto line = rfile.readline())` reads every line.
   /// Throws std::system_error(errc::line_too_long) past max_line.
   std::optional<std::string> readline() {
-    // Look one byte past the cap: a line that ends (or whose stream ends) within max_line fits.
-    const std::size_t n = find_line(max_line == static_cast<std::size_t>(-1) ? max_line : max_line + 1);
-    if (n > max_line) throw std::system_error(errc::line_too_long, "readline");
+    const std::size_t cap = line_cap();
+    // Look one byte past the cap: a line that ends (or whose stream ends) within it fits.
+    const std::size_t n = find_line(cap == static_cast<std::size_t>(-1) ? cap : cap + 1);
+    if (n > cap) throw std::system_error(errc::line_too_long, "readline");
     return take_line(n);
   }
 
@@ -62,6 +77,30 @@ class BufferedReader {
   std::optional<std::string> readline(std::size_t limit) {
     if (limit == 0) return std::string();
     return take_line(find_line(limit));
+  }
+
+  /// The next record: the bytes up to and including `delimiter`, at most `max_size` of them
+  /// (delimiter included). At a clean end of stream, std::nullopt. Throws std::system_error:
+  /// errc::frame_too_large when no delimiter ends a record within max_size bytes (instead of
+  /// buffering without bound), errc::truncated_frame when the stream ends inside a record;
+  /// std::invalid_argument for an empty delimiter.
+  std::optional<std::string> read_until(std::string_view delimiter, std::size_t max_size) {
+    if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
+    std::size_t scanned = 0;  // no delimiter starts before this offset
+    for (;;) {
+      const std::size_t look = std::min(buffered(), max_size);
+      if (look >= scanned + delimiter.size()) {
+        const std::size_t at = std::string_view(data_.get() + begin_, look).find(delimiter, scanned);
+        if (at != std::string_view::npos) return take_line(at + delimiter.size());
+        // A delimiter may straddle this read and the next: rescan only its possible start.
+        scanned = look - (delimiter.size() - 1);
+      }
+      if (buffered() >= max_size) throw std::system_error(errc::frame_too_large, "read_until");
+      if (!fill()) {
+        if (buffered() == 0) return std::nullopt;
+        throw std::system_error(errc::truncated_frame, "read_until");
+      }
+    }
   }
 
   /// Up to `n` bytes: exactly `n` unless the stream ends first (then fewer, maybe none).
@@ -74,10 +113,11 @@ class BufferedReader {
       const std::size_t old = out.size();
       // Large reads go straight into the result, without passing through the buffer.
       out.resize(std::min(n, std::max(old * 2, old + std::size_t{16} * 1024)));
-      const std::size_t got = stream().read_some({out.data() + old, out.size() - old});
+      const std::size_t got = read_stream({out.data() + old, out.size() - old}, old != 0);
       out.resize(old + got);
       if (got == 0) break;
     }
+    if (record_ != nullptr) record_->read_done();
     return out;
   }
 
@@ -89,7 +129,7 @@ class BufferedReader {
     char chunk[std::size_t{16} * 1024];
     for (;;) {
       if (writer_) writer_->flush();
-      const std::size_t got = stream().read_some(chunk);
+      const std::size_t got = read_stream(chunk, !out.empty());
       if (got == 0) return out;
       out.append(chunk, got);
     }
@@ -146,7 +186,52 @@ class BufferedReader {
     }
   }
 
+  std::size_t line_cap() const noexcept {
+    if (max_line != 0) return max_line;
+    return record_ != nullptr ? record_->limits().max_line : default_max_line;
+  }
+
+  // One read from the stream; over a server's connection, held to its limits. `partial`: part
+  // of what the caller wants has arrived already.
+  std::size_t read_stream(std::span<char> into, bool partial) {
+    if (record_ == nullptr) return stream().read_some(into);
+    const auto start = detail::Clock::now();
+    const detail::Deadline deadline = record_->read_deadline(start, partial);
+    if (!partial && !record_->enter_idle()) return read_while_draining(into);
+    struct LeaveIdle {
+      detail::ConnectionRecord* record;
+      ~LeaveIdle() {
+        if (record != nullptr) record->leave_idle();
+      }
+    } leave{partial ? nullptr : record_};
+    const std::size_t got = detail::limited_call(stream(), *record_, deadline, start, "read",
+                                                 [&] { return stream().read_some(into); });
+    record_->count_in(got);
+    return got;
+  }
+
+  // The server is draining and nothing of a new request is buffered: what has arrived already
+  // is still read, but the reader does not wait for more.
+  std::size_t read_while_draining(std::span<char> into) {
+    ByteStream& s = stream();
+    const std::optional<Seconds> timeout = s.timeout();
+    s.set_timeout(Seconds(0));
+    std::size_t got = 0;
+    try {
+      got = s.read_some(into);
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::timed_out) {
+        s.set_timeout(timeout);
+        throw;
+      }
+    }
+    s.set_timeout(timeout);
+    record_->count_in(got);
+    return got;
+  }
+
   std::optional<std::string> take_line(std::size_t n) {
+    if (record_ != nullptr) record_->read_done();
     if (n == 0) return std::nullopt;
     std::string line(data_.get() + begin_, n);
     consume(n);
@@ -182,13 +267,14 @@ class BufferedReader {
         capacity_ = capacity;
       }
     }
-    const std::size_t got = stream().read_some({data_.get() + end_, capacity_ - end_});
+    const std::size_t got = read_stream({data_.get() + end_, capacity_ - end_}, buffered() != 0);
     end_ += got;
     return got != 0;
   }
 
   ByteStream* stream_ = nullptr;
   BufferedWriter* writer_ = nullptr;
+  detail::ConnectionRecord* record_ = nullptr;
   std::unique_ptr<char[]> data_;  // allocated on the first read
   std::size_t capacity_ = 0;
   std::size_t begin_ = 0;  // unread bytes are data_[begin_, end_)

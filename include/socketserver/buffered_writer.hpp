@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include <socketserver/byte_stream.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/limited_io.hpp>
 
 namespace socketserver {
 
@@ -16,6 +18,11 @@ namespace socketserver {
 /// StreamRequestHandler defaults to an unbuffered wfile (wbufsize = 0, one send per write);
 /// this one buffers, and its handler flushes it before waiting for input and when the handler
 /// returns, so pipelined requests are answered in one write per batch.
+///
+/// Backpressure: the buffer never holds more than buffer_size (the high-water mark); a write
+/// that would pass it sends first, and sending blocks while the peer does not read. Over a
+/// server's connection, one write() or flush() gives up after the server's
+/// limits.write_timeout with std::system_error(errc::write_timeout).
 ///
 /// Thread safety: one thread at a time.
 class BufferedWriter {
@@ -29,8 +36,10 @@ class BufferedWriter {
   explicit BufferedWriter(ByteStream& stream) : stream_(&stream) {}
 
   /// Writes to `stream` from now on, dropping anything buffered; buffer_size is kept.
-  void attach(ByteStream& stream) noexcept {
+  /// `record` is the server's record of the connection, whose limits the writes are held to.
+  void attach(ByteStream& stream, detail::ConnectionRecord* record = nullptr) noexcept {
     stream_ = &stream;
+    record_ = record;
     buf_.clear();
   }
 
@@ -80,13 +89,28 @@ class BufferedWriter {
  private:
   void send(std::string_view data, std::string_view* rest = nullptr) {
     if (stream_ == nullptr) throw std::logic_error("wfile used before the handler's setup()");
+    if (record_ == nullptr) {
+      while (!data.empty()) {
+        data.remove_prefix(stream_->write_some(data));
+        if (rest) *rest = data;
+      }
+      return;
+    }
+    const auto start = detail::Clock::now();
+    const detail::Deadline deadline = record_->write_deadline(start);
+    auto now = start;
     while (!data.empty()) {
-      data.remove_prefix(stream_->write_some(data));
+      const std::size_t n = detail::limited_call(*stream_, *record_, deadline, now, "write",
+                                                 [&] { return stream_->write_some(data); });
+      record_->count_out(n);
+      data.remove_prefix(n);
       if (rest) *rest = data;
+      if (!data.empty()) now = detail::Clock::now();  // a slow reader: the deadline is checked again
     }
   }
 
   ByteStream* stream_ = nullptr;
+  detail::ConnectionRecord* record_ = nullptr;
   std::string buf_;
 };
 

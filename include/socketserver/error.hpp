@@ -31,8 +31,6 @@ enum class errc {
   write_timeout,
   /// The connection is older than Limits::connection_timeout.
   connection_timeout,
-  /// The server is draining and the connection was waiting for a new request.
-  draining,
 };
 
 namespace detail {
@@ -57,8 +55,6 @@ class ErrorCategory final : public std::error_category {
         return "write timeout: the peer does not read";
       case errc::connection_timeout:
         return "connection timeout: the connection is too old";
-      case errc::draining:
-        return "server draining";
     }
     return "unknown socketserver error";
   }

@@ -91,6 +91,7 @@ class ForkingMixIn : public Server {
     } catch (const abi::__forced_unwind&) {
       ::_exit(1);
     } catch (...) {
+      detail::RequestAccess::note_current_exception(request);
       detail::call_error_hook([&] { this->handle_error(request, client_address); });
     }
     try {

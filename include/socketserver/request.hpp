@@ -9,8 +9,13 @@
 
 #include <socketserver/byte_stream.hpp>
 #include <socketserver/datagram_socket.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
 
 namespace socketserver {
+
+namespace detail {
+struct RequestAccess;
+}
 
 /// One request, as the server's hooks and the handler see it (Python's `request`).
 ///
@@ -73,8 +78,10 @@ class Request {
     return datagram_ ? datagram_->socket->native_handle() : -1;
   }
 
-  /// Closes a stream request's connection; nothing for a datagram request.
+  /// Closes a stream request's connection; nothing for a datagram request. The server's
+  /// accounting of the connection (stats(), the access log) ends here.
   void close() noexcept {
+    record_.reset();  // first: the server may shut the descriptor down while it is tracked
     if (stream_) stream_->close();
   }
 
@@ -89,10 +96,31 @@ class Request {
     return empty;
   }
 
-  // Two pointers: an async server keeps a Request in every connection's frame.
+  friend struct detail::RequestAccess;
+
+  // Pointers only: an async server keeps a Request in every connection's frame.
   std::unique_ptr<ByteStream> stream_;
   std::unique_ptr<Datagram> datagram_;
+  std::unique_ptr<detail::ConnectionRecord> record_;  // after stream_: destroyed before it
 };
+
+namespace detail {
+// The server's record of a stream request's connection (nullptr when it has none, e.g. a
+// handler driven by a test without a server).
+struct RequestAccess {
+  static ConnectionRecord* record(const Request& request) noexcept { return request.record_.get(); }
+  static void set_record(Request& request, std::unique_ptr<ConnectionRecord> record) noexcept {
+    request.record_ = std::move(record);
+  }
+  static std::unique_ptr<ConnectionRecord> take_record(Request& request) noexcept {
+    return std::move(request.record_);
+  }
+  // Inside a catch block: the exception becomes the connection's close reason.
+  static void note_current_exception(const Request& request) noexcept {
+    if (request.record_) request.record_->note_current_exception();
+  }
+};
+}  // namespace detail
 
 }  // namespace socketserver
 

@@ -7,6 +7,7 @@
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/buffered_reader.hpp>
 #include <socketserver/buffered_writer.hpp>
+#include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver {
@@ -26,7 +27,8 @@ namespace socketserver {
 /// rfile.max_line (docs/python-mapping.md).
 class StreamRequestHandler : public BaseRequestHandler {
  public:
-  /// Limit on each wait for the peer (Python's `timeout`); std::nullopt waits for ever.
+  /// Limit on each wait for the peer (Python's `timeout`): past it, std::errc::timed_out.
+  /// std::nullopt (the default) leaves each wait to the server's limits.
   /// Set it, like disable_nagle_algorithm, rfile.max_line or wfile.buffer_size, in your
   /// handler's constructor or in setup() before calling StreamRequestHandler::setup().
   std::optional<Seconds> timeout;
@@ -39,14 +41,20 @@ class StreamRequestHandler : public BaseRequestHandler {
   /// The buffered writer over the connection.
   BufferedWriter wfile;
 
-  /// Applies timeout and disable_nagle_algorithm and attaches rfile and wfile. An override
-  /// must call it.
+  /// Applies timeout and disable_nagle_algorithm and attaches rfile and wfile, which hold the
+  /// connection to the server's limits. An override must call it.
   void setup() override {
     ByteStream& stream = request->stream();
-    stream.set_timeout(timeout);
+    detail::ConnectionRecord* record = detail::RequestAccess::record(*request);
+    if (record != nullptr) {
+      record->user_timeout = timeout;
+      stream.set_timeout(record->wait_cap());
+    } else {
+      stream.set_timeout(timeout);
+    }
     if (disable_nagle_algorithm) stream.set_no_delay(true);
-    wfile.attach(stream);
-    rfile.attach(stream, &wfile);
+    wfile.attach(stream, record);
+    rfile.attach(stream, &wfile, record);
   }
 
   /// Flushes wfile. As in Python, a socket error on this last flush is ignored: the peer has

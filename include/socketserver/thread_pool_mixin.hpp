@@ -11,10 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include <socketserver/address.hpp>
 #include <socketserver/detail/request_thread.hpp>
+#include <socketserver/logger.hpp>
 #include <socketserver/request.hpp>
 
 namespace socketserver {
@@ -69,8 +68,9 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
       const std::size_t busy = workers_.size() - idle_, queued = queue_.size();
       ++refused_;
       lock.unlock();
-      fmt::print(stderr, "socketserver: {}, refusing request from {}: {} workers busy, {} requests queued\n", why,
-                 client_address, busy, queued);
+      this->tracker().count_refused();
+      this->logger.log(LogLevel::warning, LogCategory::security, "{}, refusing request from {}: {} workers busy, {} requests queued",
+                 why, client_address, busy, queued);
       this->shutdown_request(request);
       return;
     }
@@ -78,8 +78,10 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
     work_.notify_one();
   }
 
-  /// Closes the server socket, serves the queued requests, then stops and joins the workers. A
-  /// datagram server's workers reply through its socket, so there they are joined first.
+  /// Closes the server socket, drains the connections (drain(): queued ones are served, and
+  /// whatever is still open after limits.drain_timeout is cut), then stops and joins the
+  /// workers. A datagram server's workers reply through its socket, so there they are joined
+  /// first.
   void server_close() override { close_pool(); }
 
   /// Worker threads started (they are kept until server_close()).
@@ -142,7 +144,10 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
   }
 
   void close_pool() {
-    if constexpr (!Server::handlers_share_server_socket) Server::server_close();
+    if constexpr (!Server::handlers_share_server_socket) {
+      Server::server_close();
+      this->drain();
+    }
     std::vector<std::thread> workers;
     {
       std::lock_guard lock(mutex_);

@@ -62,8 +62,9 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
     }
   }
 
-  /// Closes the server socket, then waits for the request threads when block_on_close is set
-  /// (daemon threads excepted). A datagram server's handlers reply through the server's own
+  /// Closes the server socket, then, when block_on_close is set, drains the connections
+  /// (drain(): limits.drain_timeout, then they are cut; not with daemon_threads) and waits for
+  /// the request threads (daemon threads excepted). A datagram server's handlers reply through the server's own
   /// socket, so there the order is reversed: every thread, daemon or not, is joined first.
   void server_close() override { close_and_join(block_on_close, false); }
 
@@ -107,6 +108,7 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
       Server::server_close();
     } else {
       Server::server_close();
+      if (wait && !all && !daemon_threads) this->drain();  // daemon threads are not waited for
       if (wait) join(all);
     }
   }

@@ -22,6 +22,7 @@ run_request_thread(BaseServer& server, Request& request, const Address& client_a
     server.shutdown_request(request);
     throw;
   } catch (...) {
+    RequestAccess::note_current_exception(request);
     call_error_hook([&] { server.handle_error(request, client_address); });
   }
   try {

@@ -1,0 +1,387 @@
+#ifndef SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP
+#define SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+#include <socketserver/address.hpp>
+#include <socketserver/error.hpp>
+#include <socketserver/limits.hpp>
+#include <socketserver/logger.hpp>
+#include <socketserver/seconds.hpp>
+#include <socketserver/server_stats.hpp>
+
+namespace socketserver::detail {
+
+using Clock = std::chrono::steady_clock;
+
+inline Clock::duration to_duration(Seconds seconds) { return std::chrono::ceil<Clock::duration>(seconds); }
+
+// Where a wait for the peer must end, and the error it then ends with.
+struct Deadline {
+  Clock::time_point at = Clock::time_point::max();
+  errc why = errc::idle_timeout;
+
+  void consider(const std::optional<Seconds>& limit, Clock::time_point from, errc reason) {
+    if (!limit) return;
+    const Clock::time_point end = from + to_duration(*limit);
+    if (end < at) *this = {end, reason};
+  }
+};
+
+// True for the codes of Limits' timeouts.
+inline bool is_timeout(const std::error_code& code) noexcept {
+  if (code.category() != error_category()) return false;
+  const auto value = static_cast<errc>(code.value());
+  return value == errc::first_byte_timeout || value == errc::idle_timeout || value == errc::read_timeout ||
+         value == errc::write_timeout || value == errc::connection_timeout;
+}
+
+// The code of the exception being handled: its own for a std::system_error, none otherwise.
+inline std::error_code current_error_code() noexcept {
+  try {
+    throw;
+  } catch (const std::system_error& e) {
+    return e.code();
+  } catch (...) {
+    return {};
+  }
+}
+
+class ConnectionTracker;
+
+// One open connection as the server tracks it: its peer, age, bytes, deadlines and close
+// reason. Made at accept, carried by the Request wherever a mixin moves it, and destroyed
+// when the Request is closed, before the descriptor is (the tracker may shut the descriptor
+// down from another thread while the record is registered).
+//
+// Threads: the thread running the handler uses it; the tracker touches only idle_ and fd_,
+// under its mutex.
+class ConnectionRecord {
+ public:
+  ConnectionRecord(ConnectionTracker& tracker, Address peer, int fd)
+      : tracker_(tracker), peer_(std::move(peer)), accepted_(Clock::now()), fd_(fd) {}
+  ConnectionRecord(const ConnectionRecord&) = delete;
+  ConnectionRecord& operator=(const ConnectionRecord&) = delete;
+  inline ~ConnectionRecord();
+
+  inline const Limits& limits() const noexcept;
+  const Address& peer() const noexcept { return peer_; }
+
+  // The handler's own per-wait limit (StreamRequestHandler::timeout): its expiry is
+  // std::errc::timed_out, as in Python.
+  std::optional<Seconds> user_timeout;
+
+  // The longest a blocking socket may wait at once (SO_RCVTIMEO, SO_SNDTIMEO): the shortest
+  // limit. Waits that end early come round again until their own deadline.
+  std::optional<Seconds> wait_cap() const {
+    const Limits& l = limits();
+    std::optional<Seconds> cap = user_timeout;
+    for (const auto& limit : {l.first_byte_timeout, l.idle_timeout, l.read_timeout, l.write_timeout,
+                              l.connection_timeout}) {
+      if (limit && (!cap || *limit < *cap)) cap = limit;
+    }
+    return cap;
+  }
+
+  // The deadline of a wait for input; `partial`: part of a line or frame is buffered already.
+  Deadline read_deadline(Clock::time_point now, bool partial) {
+    const Limits& l = limits();
+    Deadline deadline;
+    if (!got_first_byte_) {
+      deadline.consider(l.first_byte_timeout, accepted_, errc::first_byte_timeout);
+    } else if (!partial || !l.read_timeout) {
+      deadline.consider(l.idle_timeout, now, errc::idle_timeout);
+    }
+    if (partial) {
+      if (request_started_ == Clock::time_point::max()) request_started_ = now;
+      deadline.consider(l.read_timeout, request_started_, errc::read_timeout);
+    }
+    deadline.consider(l.connection_timeout, accepted_, errc::connection_timeout);
+    return deadline;
+  }
+  // A line or frame was handed out: the next one's read_timeout starts with its first byte.
+  void read_done() noexcept { request_started_ = Clock::time_point::max(); }
+
+  // The deadline of a write (or flush) that started at `start`.
+  Deadline write_deadline(Clock::time_point start) const {
+    Deadline deadline;
+    deadline.consider(limits().write_timeout, start, errc::write_timeout);
+    deadline.consider(limits().connection_timeout, accepted_, errc::connection_timeout);
+    return deadline;
+  }
+
+  void count_in(std::size_t n) noexcept {
+    bytes_in_ += n;
+    if (n != 0) got_first_byte_ = true;
+  }
+  void count_out(std::size_t n) noexcept { bytes_out_ += n; }
+
+  // Before a wait for input with nothing buffered: such a connection counts as idle, and a
+  // draining server closes its read side. False when the server is draining already: the
+  // caller then treats the wait as the end of the stream.
+  inline bool enter_idle() noexcept;
+  void leave_idle() noexcept { idle_.store(false); }
+
+  // Records the exception being handled as the close reason (the first one counts).
+  void note_current_exception() noexcept {
+    if (failed_) return;
+    failed_ = true;
+    reason_ = current_error_code();
+    if (!reason_) {
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        message_ = e.what();
+      } catch (...) {
+        message_ = "unknown exception";
+      }
+    }
+  }
+
+ private:
+  friend class ConnectionTracker;
+
+  ConnectionTracker& tracker_;
+  Address peer_;
+  Clock::time_point accepted_;
+  Clock::time_point request_started_ = Clock::time_point::max();
+  int fd_;  // -1 once the process no longer holds it (a forking server's parent)
+  bool got_first_byte_ = false;
+  bool failed_ = false;
+  std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
+  bool cut_ = false;      // the tracker shut it down when the drain ran out of time
+  std::atomic<bool> idle_{false};
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  std::error_code reason_;
+  std::string message_;                 // the reason of an exception that was not a std::system_error
+  ConnectionRecord* prev_ = nullptr;  // the tracker's list of open connections
+  ConnectionRecord* next_ = nullptr;
+};
+
+// A server's connection accounting: admission against the limits, the list of open
+// connections, counters for stats(), the access log, and the drain at server_close().
+//
+// Threads: admit() on the serving thread; records close on whichever thread runs their
+// handler; stats() and the drain from any thread. One mutex guards the list and the counts.
+class ConnectionTracker {
+ public:
+  ConnectionTracker(const Limits& limits, const Logger& logger) : limits_(limits), logger_(logger) {}
+  ConnectionTracker(const ConnectionTracker&) = delete;
+  ConnectionTracker& operator=(const ConnectionTracker&) = delete;
+
+  const Limits& limits() const noexcept { return limits_; }
+
+  enum class Admission { admitted, full, ip_full };
+
+  // A record for a new connection, or nullptr (and why in `result`) when a limit refuses it.
+  std::unique_ptr<ConnectionRecord> admit(const Address& peer, int fd, Admission& result) {
+    std::lock_guard lock(mutex_);
+    if (limits_.max_connections != 0 && active_ >= limits_.max_connections) {
+      result = Admission::full;
+      return nullptr;
+    }
+    if (limits_.max_connections_per_ip != 0 && peer.is_ip()) {
+      std::size_t& count = per_ip_[peer.host()];
+      if (count >= limits_.max_connections_per_ip) {
+        if (count == 0) per_ip_.erase(peer.host());
+        result = Admission::ip_full;
+        return nullptr;
+      }
+      ++count;
+    }
+    auto record = std::make_unique<ConnectionRecord>(*this, peer, fd);
+    link(*record);
+    ++active_;
+    accepted_.fetch_add(1, std::memory_order_relaxed);
+    result = Admission::admitted;
+    return record;
+  }
+
+  // At max_connections: the serving loop stops accepting (Overload::pause).
+  bool full() const {
+    std::lock_guard lock(mutex_);
+    return limits_.max_connections != 0 && active_ >= limits_.max_connections;
+  }
+
+  // Called, on the closing connection's thread, when a connection closes while full() was
+  // true: the serving loop may accept again.
+  void on_room(std::function<void()> callback) { room_ = std::move(callback); }
+
+  void count_refused() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }
+  void count_accept_error() noexcept { accept_errors_.fetch_add(1, std::memory_order_relaxed); }
+
+  bool draining() const noexcept { return draining_.load(); }
+
+  std::size_t active() const {
+    std::lock_guard lock(mutex_);
+    return active_;
+  }
+
+  // From now on, connections waiting for a new request see the end of their stream: those
+  // waiting now have their read side shut down, the others see it at their next such wait.
+  void begin_drain() {
+    draining_.store(true);
+    std::lock_guard lock(mutex_);
+    for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
+      if (r->fd_ >= 0 && r->idle_.load()) {
+        r->drained_.store(true);
+        ::shutdown(r->fd_, SHUT_RD);
+      }
+    }
+  }
+
+  // Waits until no connection is open or `deadline` passes; true when none is left.
+  bool wait_until_closed(Clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    return closed_.wait_until(lock, deadline, [this] { return active_ == 0; });
+  }
+
+  // Shuts down every open connection, both ways: a blocked read sees the end of the stream, a
+  // write fails with EPIPE. Returns how many there were; each is counted as cut when it closes.
+  std::size_t cut_all() {
+    std::lock_guard lock(mutex_);
+    std::size_t count = 0;
+    for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
+      if (r->cut_) continue;
+      r->cut_ = true;
+      ++count;
+      if (r->fd_ >= 0) ::shutdown(r->fd_, SHUT_RDWR);
+    }
+    return count;
+  }
+
+  // Forgets the descriptor (a forking server's parent has closed its copy).
+  void forget_descriptor(ConnectionRecord& record) {
+    std::lock_guard lock(mutex_);
+    record.fd_ = -1;
+  }
+
+  ServerStats stats() const {
+    ServerStats s;
+    {
+      std::lock_guard lock(mutex_);
+      s.active = active_;
+    }
+    s.accepted = accepted_.load(std::memory_order_relaxed);
+    s.refused = refused_.load(std::memory_order_relaxed);
+    s.timed_out = timed_out_.load(std::memory_order_relaxed);
+    s.limit_exceeded = limit_exceeded_.load(std::memory_order_relaxed);
+    s.errors = errors_.load(std::memory_order_relaxed);
+    s.cut = cut_.load(std::memory_order_relaxed);
+    s.accept_errors = accept_errors_.load(std::memory_order_relaxed);
+    s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
+    s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < s.durations.size(); ++i) s.durations[i] = durations_[i].load(std::memory_order_relaxed);
+    return s;
+  }
+
+ private:
+  friend class ConnectionRecord;
+
+  void link(ConnectionRecord& record) noexcept {
+    record.next_ = head_;
+    if (head_ != nullptr) head_->prev_ = &record;
+    head_ = &record;
+  }
+
+  void unlink(ConnectionRecord& record) noexcept {
+    if (record.prev_ != nullptr) {
+      record.prev_->next_ = record.next_;
+    } else {
+      head_ = record.next_;
+    }
+    if (record.next_ != nullptr) record.next_->prev_ = record.prev_;
+  }
+
+  // The record's connection is closing: count it, log it, free its slot.
+  void release(ConnectionRecord& record) noexcept {
+    const double seconds = std::chrono::duration<double>(Clock::now() - record.accepted_).count();
+    bool was_full = false;
+    {
+      std::lock_guard lock(mutex_);
+      unlink(record);
+      was_full = limits_.max_connections != 0 && active_ >= limits_.max_connections;
+      --active_;
+      if (limits_.max_connections_per_ip != 0 && record.peer_.is_ip()) {
+        const auto it = per_ip_.find(record.peer_.host());
+        if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+      }
+      if (active_ == 0) closed_.notify_all();
+    }
+    bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
+    bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
+    std::size_t bucket = 0;
+    while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
+    durations_[bucket].fetch_add(1, std::memory_order_relaxed);
+    if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
+    const std::string reason = close_reason(record);
+    logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
+                record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
+    if (was_full && room_) room_();
+  }
+
+  // Counts the close reason and says it in words.
+  std::string close_reason(const ConnectionRecord& record) noexcept {
+    try {
+      if (record.cut_) return "cut by server_close() after drain_timeout";
+      if (!record.failed_) return record.drained_.load() ? "closed by server_close() while idle" : "closed";
+      if (is_timeout(record.reason_)) {
+        timed_out_.fetch_add(1, std::memory_order_relaxed);
+      } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large) {
+        limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        errors_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return record.reason_ ? record.reason_.message() : record.message_;
+    } catch (...) {
+      return "closed";
+    }
+  }
+
+  const Limits& limits_;
+  const Logger& logger_;
+  mutable std::mutex mutex_;
+  std::condition_variable closed_;  // active_ reached 0
+  ConnectionRecord* head_ = nullptr;
+  std::size_t active_ = 0;
+  std::unordered_map<std::string, std::size_t> per_ip_;
+  std::function<void()> room_;
+  std::atomic<bool> draining_{false};
+  std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
+      accept_errors_{0}, bytes_in_{0}, bytes_out_{0};
+  std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
+};
+
+inline ConnectionRecord::~ConnectionRecord() { tracker_.release(*this); }
+
+inline const Limits& ConnectionRecord::limits() const noexcept { return tracker_.limits(); }
+
+inline bool ConnectionRecord::enter_idle() noexcept {
+  idle_.store(true);
+  if (!tracker_.draining()) return true;
+  idle_.store(false);
+  drained_.store(true);
+  return false;
+}
+
+}  // namespace socketserver::detail
+
+#endif  // SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP

@@ -1,0 +1,62 @@
+#ifndef SOCKETSERVER_DETAIL_LIMITED_IO_HPP
+#define SOCKETSERVER_DETAIL_LIMITED_IO_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <system_error>
+
+#include <socketserver/byte_stream.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/seconds.hpp>
+
+namespace socketserver::detail {
+
+// One blocking read_some() or write_some() (`call`) on a connection held to its limits.
+//
+// The socket's own timeout (SO_RCVTIMEO/SO_SNDTIMEO, set once per connection to the shortest
+// limit) bounds each wait, so the common case costs no extra system call. A wait that times out
+// before `deadline` goes round again; only when the deadline is nearer than that timeout is the
+// socket's timeout shortened for the wait, so a deadline is missed by at most a tenth of it.
+// Past the deadline: std::system_error with its socketserver::errc. Past the handler's own
+// timeout (Python's): std::errc::timed_out, as without limits.
+template <class Call>
+std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, const Deadline& deadline,
+                         Clock::time_point start, const char* what, Call call) {
+  const std::optional<Seconds> cap = stream.timeout();
+  struct Restore {  // puts back the socket's timeout after a shortened wait
+    ByteStream& stream;
+    const std::optional<Seconds>& cap;
+    bool shortened = false;
+    ~Restore() {
+      if (shortened) stream.set_timeout(cap);
+    }
+  } restore{stream, cap};
+  Clock::time_point now = start;
+  for (;;) {
+    if (now >= deadline.at) throw std::system_error(deadline.why, what);
+    if (cap && deadline.at != Clock::time_point::max()) {
+      const auto left = deadline.at - now;
+      const auto wait = to_duration(*cap);
+      if (left < wait - wait / 10) {
+        stream.set_timeout(std::chrono::duration_cast<Seconds>(left));
+        restore.shortened = true;
+      } else if (restore.shortened) {
+        stream.set_timeout(cap);
+        restore.shortened = false;
+      }
+    }
+    try {
+      return call();
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::timed_out) throw;
+      now = Clock::now();
+      // A millisecond of slack: the kernel's timer may end a wait a little before ours.
+      if (record.user_timeout && now - start + std::chrono::milliseconds(1) >= to_duration(*record.user_timeout)) throw;
+    }
+  }
+}
+
+}  // namespace socketserver::detail
+
+#endif  // SOCKETSERVER_DETAIL_LIMITED_IO_HPP

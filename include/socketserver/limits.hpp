@@ -1,0 +1,59 @@
+#ifndef SOCKETSERVER_LIMITS_HPP
+#define SOCKETSERVER_LIMITS_HPP
+
+#include <cstddef>
+#include <optional>
+
+#include <socketserver/seconds.hpp>
+
+namespace socketserver {
+
+/// What a stream server allows each connection, and how many at once: `server.limits`.
+///
+/// Every limit has a default that is safe to face the Internet with (docs/limits.md lists them
+/// with the reasons). std::nullopt turns a timeout off; 0 turns a count off. A connection that
+/// hits a timeout or a cap gets an exception (std::system_error with a socketserver::errc) in
+/// its handler, is closed, counted in stats() and logged with the reason.
+///
+/// Set the limits before serve_forever(); they are read while the server runs.
+struct Limits {
+  /// From accept to the first byte from the peer. Applies only while the handler waits for
+  /// input: a server that speaks first is not cut short by a silent client.
+  std::optional<Seconds> first_byte_timeout = Seconds(30);
+  /// The longest wait for input while nothing of the next request has arrived (between
+  /// requests on a kept-alive connection).
+  std::optional<Seconds> idle_timeout = Seconds(300);
+  /// From the first byte of a line or frame to its last: a peer that sends one byte every few
+  /// seconds (slowloris) is cut here, whatever each single wait takes.
+  std::optional<Seconds> read_timeout = Seconds(60);
+  /// The longest one write() or flush() may take to hand its bytes to a peer that does not read.
+  std::optional<Seconds> write_timeout = Seconds(60);
+  /// The longest a connection may live, however busy. Off by default: long-lived connections
+  /// (chat, streaming) are normal, and a stalled one is cut by the timeouts above.
+  std::optional<Seconds> connection_timeout;
+
+  /// The most connections open at once (0: no limit). Past it, `overload` decides.
+  std::size_t max_connections = 10000;
+  /// The most connections open at once from one IP address (0: no limit, the default: clients
+  /// behind one NAT or proxy share an address). Past it, a new connection is refused: its
+  /// address is known only once it has been accepted.
+  std::size_t max_connections_per_ip = 0;
+
+  /// What happens at max_connections.
+  enum class Overload {
+    pause,   ///< stop accepting until a connection ends: new ones wait in the listen backlog
+    refuse,  ///< accept and close at once, with a security log line
+  };
+  Overload overload = Overload::pause;
+
+  /// The longest line rfile.readline() accepts, for handlers that leave rfile.max_line at 0.
+  std::size_t max_line = std::size_t{64} * 1024;
+
+  /// How long server_close() waits for open connections to finish before it cuts them.
+  /// Connections waiting for a new request are closed at once. std::nullopt waits for ever.
+  std::optional<Seconds> drain_timeout = Seconds(30);
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_LIMITS_HPP

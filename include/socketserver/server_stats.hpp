@@ -1,0 +1,36 @@
+#ifndef SOCKETSERVER_SERVER_STATS_HPP
+#define SOCKETSERVER_SERVER_STATS_HPP
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace socketserver {
+
+/// A snapshot of a stream server's counters: `server.stats()`.
+///
+/// Counts are since the server was constructed. A connection's bytes and duration are added
+/// when it closes. Under ForkingMixIn the parent sees connections, not their bytes: those are
+/// counted in the child that served them.
+struct ServerStats {
+  std::uint64_t accepted = 0;        ///< connections admitted (refused ones excluded)
+  std::size_t active = 0;            ///< connections open now
+  std::uint64_t refused = 0;         ///< closed on arrival: max_connections (refuse), per-IP limit, full pool
+  std::uint64_t timed_out = 0;       ///< closed by a timeout of Limits
+  std::uint64_t limit_exceeded = 0;  ///< closed for a line or frame over its cap
+  std::uint64_t errors = 0;          ///< ended by any other exception from the handler
+  std::uint64_t cut = 0;             ///< cut by server_close() when drain_timeout ran out
+  std::uint64_t accept_errors = 0;   ///< accept() failures that paused accepting (EMFILE, ENFILE, ...)
+  std::uint64_t bytes_in = 0;        ///< read through rfile
+  std::uint64_t bytes_out = 0;       ///< written through wfile
+
+  /// Upper bounds, in seconds, of the buckets of `durations`; the last bucket has none.
+  static constexpr std::array<double, 7> duration_bounds{0.0001, 0.001, 0.01, 0.1, 1, 10, 100};
+  /// How long connections lived, accept to close: durations[i] counts those of at most
+  /// duration_bounds[i] seconds (and more than the bound before); the last, the longer ones.
+  std::array<std::uint64_t, duration_bounds.size() + 1> durations{};
+};
+
+}  // namespace socketserver
+
+#endif  // SOCKETSERVER_SERVER_STATS_HPP
