@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,7 +40,7 @@ namespace socketserver {
 /// Thread safety: the connection's event-loop thread only.
 class AsyncBufferedReader {
  public:
-  /// The default for max_line: 64 KiB, as for BufferedReader.
+  /// The default for max_line without a server: 64 KiB, as for BufferedReader.
   static constexpr std::size_t default_max_line = std::size_t{64} * 1024;
 
   AsyncBufferedReader() = default;
@@ -53,25 +55,45 @@ class AsyncBufferedReader {
     begin_ = end_ = nullptr;
     in_own_ = false;
     eof_ = false;
+    idle_ = false;
+    draining_ = false;
     connection_ = &connection;
     flush_before_wait_ = flush_before_wait;
   }
 
   /// The longest line readline() accepts, newline included. A longer line throws
-  /// std::system_error(errc::line_too_long) instead of buffering without bound.
-  std::size_t max_line = default_max_line;
+  /// std::system_error(errc::line_too_long) instead of buffering without bound. 0, the
+  /// default, means the server's limits.max_line, or default_max_line without a server.
+  std::size_t max_line = 0;
 
   /// The next line, with its "\n". At end of stream, the unterminated rest if there is one,
   /// then std::nullopt. Throws std::system_error(errc::line_too_long) past max_line.
   asio::awaitable<std::optional<std::string_view>> readline() {
-    // Look one byte past the cap: a line that ends (or whose stream ends) within max_line fits.
-    const bool capped = max_line != static_cast<std::size_t>(-1);
-    return next_line(capped ? max_line + 1 : max_line, capped);
+    // Look one byte past the cap: a line that ends (or whose stream ends) within it fits.
+    const std::size_t cap = line_cap();
+    const bool capped = cap != static_cast<std::size_t>(-1);
+    return next_line(capped ? cap + 1 : cap, capped);
   }
 
   /// Python's readline(size): the next line, or its first `limit` bytes when it is longer.
   /// At end of stream, std::nullopt.
   asio::awaitable<std::optional<std::string_view>> readline(std::size_t limit) { return next_line(limit, false); }
+
+  /// The next record: the bytes up to and including `delimiter`, at most `max_size` of them
+  /// (delimiter included). At a clean end of stream, std::nullopt. Throws std::system_error:
+  /// errc::frame_too_large when no delimiter ends a record within max_size bytes (the reader
+  /// then holds at most max_size bytes and one read more), errc::truncated_frame when the
+  /// stream ends inside a record; std::invalid_argument for an empty delimiter.
+  asio::awaitable<std::optional<std::string_view>> read_until(std::string_view delimiter, std::size_t max_size) {
+    if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
+    std::size_t scanned = 0;
+    for (;;) {
+      const std::size_t length = find_delimited(delimiter, max_size, scanned);
+      if (length == end_of_stream) co_return std::nullopt;
+      if (length != need_input) co_return take(length);
+      co_await wait_for_input();
+    }
+  }
 
   /// Up to `n` bytes: exactly `n` unless the stream ends first (then fewer, maybe none).
   asio::awaitable<std::string_view> read(std::size_t n) {
@@ -120,8 +142,30 @@ class AsyncBufferedReader {
         if (available == 0) return end_of_stream;
         length = available;
       }
-      if (too_long_is_error && length > max_line) throw std::system_error(errc::line_too_long, "readline");
+      if (too_long_is_error && length > line_cap()) throw std::system_error(errc::line_too_long, "readline");
       return length;
+    }
+  }
+
+  // read_until's find_line: the length of the record at the front, delimiter included;
+  // need_input or end_of_stream as there. No delimiter starts before `scanned`.
+  std::size_t find_delimited(std::string_view delimiter, std::size_t max_size, std::size_t& scanned) {
+    for (;;) {
+      const std::size_t available = buffered();
+      const std::size_t window = std::min(available, max_size);
+      if (window >= scanned + delimiter.size()) {
+        const std::size_t at = std::string_view(begin_, window).find(delimiter, scanned);
+        if (at != std::string_view::npos) return at + delimiter.size();
+        // A delimiter may straddle this read and the next: rescan only its possible start.
+        scanned = window - (delimiter.size() - 1);
+      }
+      if (available >= max_size) throw std::system_error(errc::frame_too_large, "read_until");
+      const Filled filled = try_fill();
+      if (filled == Filled::nothing) return need_input;
+      if (filled == Filled::end) {
+        if (available == 0) return end_of_stream;
+        throw std::system_error(errc::truncated_frame, "read_until");
+      }
     }
   }
 
@@ -139,10 +183,36 @@ class AsyncBufferedReader {
   // co_await: before waiting for input, hold only the unfinished part of a line and send what
   // the writer holds; while the socket does not take all of that, wait for it to, not for input.
   // One plain function, not a coroutine: no frame of its own while a connection is idle.
+  //
+  // Over a server's connection the wait carries the deadline of the limits that apply (first
+  // byte, idle, read, connection age), and a wait for a new request while the server drains is
+  // the end of the stream, once what has arrived is read.
   detail::Wait wait_for_input() {
     park();
-    if (flush_before_wait_ != nullptr && !flush_before_wait_->try_flush()) return connection().wait_writable();
-    return connection().wait_readable();
+    detail::Connection& c = connection();
+    detail::ConnectionRecord* record = c.record();
+    if (flush_before_wait_ != nullptr && !flush_before_wait_->try_flush()) {
+      return c.wait_writable(record != nullptr ? record->write_deadline(detail::Clock::now()) : detail::Deadline{});
+    }
+    if (record == nullptr) return c.wait_readable();
+    const auto now = detail::Clock::now();
+    const bool partial = buffered() != 0;
+    const detail::Deadline deadline = record->read_deadline(now, partial);
+    if (now >= deadline.at) throw std::system_error(deadline.why, "read");
+    if (!partial) {
+      if (!record->enter_idle()) {
+        draining_ = true;
+        return c.proceed();
+      }
+      idle_ = true;
+    }
+    return c.wait_readable(deadline);
+  }
+
+  std::size_t line_cap() const noexcept {
+    if (max_line != 0) return max_line;
+    const detail::ConnectionRecord* record = connection_ != nullptr ? connection_->record() : nullptr;
+    return record != nullptr ? record->limits().max_line : default_max_line;
   }
 
   enum class Filled { more, end, nothing };
@@ -150,6 +220,21 @@ class AsyncBufferedReader {
   // One read after end_, if the socket may have data.
   Filled try_fill() {
     if (eof_) return Filled::end;
+    if (idle_) {
+      idle_ = false;
+      connection().record()->leave_idle();
+    }
+    if (draining_) {  // one read of what may have arrived, whatever the last edge said
+      draining_ = false;
+      const auto [room, size] = prepare();
+      const ssize_t n = connection().read_some(room, size);
+      if (n > 0) {
+        end_ += n;
+        return Filled::more;
+      }
+      eof_ = true;
+      return Filled::end;
+    }
     if (!connection().readable()) return Filled::nothing;
     const auto [room, size] = prepare();
     const ssize_t n = connection().read_some(room, size);
@@ -197,10 +282,20 @@ class AsyncBufferedReader {
     }
     const std::size_t offset = static_cast<std::size_t>(begin_ - own_.data());
     if (offset > 0) own_.erase_front(offset);
-    own_.resize(available + detail::EventLoop::buffer_size);
+    resize_own(available + detail::EventLoop::buffer_size);
     begin_ = own_.data();
     end_ = begin_ + available;
     return {own_.data() + available, detail::EventLoop::buffer_size};
+  }
+
+  // Resizes own_, growing its capacity at least twofold: a line or frame that arrives in many
+  // small reads is then copied a bounded number of times per byte, not once per read.
+  void resize_own(std::size_t size) {
+    if (size > own_.capacity()) {
+      const std::size_t doubled = std::min<std::size_t>(own_.capacity() * 2, std::numeric_limits<std::uint32_t>::max());
+      own_.resize(std::max(size, doubled));
+    }
+    own_.resize(size);
   }
 
   // Before waiting: hold no loop buffer, only the unfinished part of a line.
@@ -224,6 +319,7 @@ class AsyncBufferedReader {
   }
 
   std::string_view take(std::size_t n) noexcept {
+    if (detail::ConnectionRecord* record = connection_->record()) record->read_done();
     const std::string_view result(begin_, n);
     begin_ += n;
     return result;
@@ -248,6 +344,8 @@ class AsyncBufferedReader {
   const char* end_ = nullptr;
   bool in_own_ = false;  // [begin_, end_) lies in own_, not in buffer_
   bool eof_ = false;
+  bool idle_ = false;      // waiting for a new request: a draining server may end the stream
+  bool draining_ = false;  // the server drains: the next read is the last unless it finds data
 };
 
 }  // namespace socketserver

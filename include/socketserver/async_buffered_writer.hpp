@@ -22,7 +22,8 @@ namespace socketserver {
 /// the buffer is full; `co_await wfile.flush()` sends. The handler flushes before rfile waits
 /// for input and after handle() returns, so pipelined requests are answered with one send().
 /// When the peer does not read and the socket is full, write() and flush() suspend until it
-/// drains: a handler's output never grows past buffer_size.
+/// drains: a handler's output never grows past buffer_size (the high-water mark), and over a
+/// server's connection one write() or flush() gives up after limits.write_timeout.
 ///
 /// Memory: the buffer is borrowed from the event loop while bytes are waiting to be sent and
 /// given back once they are; an idle connection holds none. Only bytes that wait for a full
@@ -65,9 +66,14 @@ class AsyncBufferedWriter {
     size_ += data.size();
   }
 
-  /// Sends everything buffered; completes when the kernel has taken all of it.
+  /// Sends everything buffered; completes when the kernel has taken all of it. Over a server's
+  /// connection, gives up after limits.write_timeout (errc::write_timeout).
   asio::awaitable<void> flush() {
-    while (!try_flush()) co_await connection().wait_writable();
+    if (try_flush()) co_return;
+    const detail::Deadline deadline = write_deadline();
+    do {
+      co_await connection().wait_writable(deadline);
+    } while (!try_flush());
   }
 
   /// Sends what the socket takes without waiting. True when nothing is left to send; otherwise
@@ -99,9 +105,15 @@ class AsyncBufferedWriter {
     return buffer_size < detail::EventLoop::buffer_size ? buffer_size : detail::EventLoop::buffer_size;
   }
 
+  detail::Deadline write_deadline() const {
+    const detail::ConnectionRecord* record = connection().record();
+    return record != nullptr ? record->write_deadline(detail::Clock::now()) : detail::Deadline{};
+  }
+
   asio::awaitable<void> send_all(const char* data, std::size_t size) {
+    const detail::Deadline deadline = write_deadline();
     while (size > 0) {
-      if (!connection().writable()) co_await connection().wait_writable();
+      if (!connection().writable()) co_await connection().wait_writable(deadline);
       const std::size_t n = connection().write_some(data, size);
       data += n;
       size -= n;

@@ -16,17 +16,20 @@
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
 #include <asio/awaitable.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <socketserver/address.hpp>
 #include <socketserver/async_stream_request_handler.hpp>
 #include <socketserver/detail/awaitable_thread.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/event_loop.hpp>
 #include <socketserver/detail/exception.hpp>
+#include <socketserver/limits.hpp>
+#include <socketserver/logger.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/stream_socket_server.hpp>
 
@@ -78,7 +81,8 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     try {
       end_connections(/*abort=*/true);
     } catch (...) {
-      fmt::print(stderr, "socketserver: error while closing connections: {}\n", detail::current_exception_message());
+      this->logger.log(LogLevel::error, LogCategory::server, "error while closing connections: {}",
+                       detail::current_exception_message());
     }
   }
 
@@ -115,12 +119,52 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     }
   }
 
-  /// Closes the listening socket, then waits for the open connections (block_on_close) or
-  /// aborts them, and stops the loop threads. Idempotent. Call it on the serving thread after
-  /// serve_forever() has returned, not from a handler.
+  /// Closes the listening socket, then drains the open connections (block_on_close: drain(),
+  /// limits.drain_timeout, then they are cut) or aborts them, and stops the loop threads.
+  /// Idempotent. Call it on the serving thread after serve_forever() has returned, not from a
+  /// handler.
   void server_close() override {
     StreamSocketServer<Protocol>::server_close();
+    if (block_on_close && !closed_ && !loops_.empty()) this->drain();
     end_connections(!block_on_close);
+  }
+
+ protected:
+  // The serving thread runs loop 0: it keeps running it while it waits.
+  bool wait_for_connections(detail::Clock::time_point deadline) override {
+    if (loops_.empty()) return true;
+    closing_.store(true);  // the last connection to end wakes this thread
+    asio::io_context& io = this->context();
+    asio::steady_timer timer(io);
+    bool expired = false;
+    bool timer_done = false;
+    if (deadline != detail::Clock::time_point::max()) {
+      timer.expires_at(deadline);
+      timer.async_wait([&](std::error_code ec) {
+        expired = !ec;
+        timer_done = true;
+      });
+    } else {
+      timer_done = true;
+    }
+    while (active_.load() > 0 && !expired) {
+      if (io.run_one() == 0) io.restart();
+    }
+    timer.cancel();
+    while (!timer_done) {
+      if (io.run_one() == 0) io.restart();
+    }
+    return active_.load() == 0;
+  }
+
+  // Shuts the sockets down, and aborts the waits that are not on them (a handler's own timer).
+  std::size_t cut_connections() override {
+    const std::size_t cut = StreamSocketServer<Protocol>::cut_connections();
+    aborting_.store(true);
+    for (auto& loop : loops_) {
+      asio::post(loop->io(), [&events = loop->events] { events.abort_all(); });
+    }
+    return cut;
   }
 
  private:
@@ -136,22 +180,38 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     std::thread thread;
   };
 
+  // How often each loop looks for waits past their deadline: a quarter of the shortest timeout,
+  // between 5 ms and 1 s.
+  detail::Clock::duration sweep_interval() const {
+    std::optional<Seconds> shortest;
+    const Limits& l = this->limits;
+    for (const auto& limit :
+         {l.first_byte_timeout, l.idle_timeout, l.read_timeout, l.write_timeout, l.connection_timeout}) {
+      if (limit && (!shortest || *limit < *shortest)) shortest = limit;
+    }
+    if (!shortest) return {};
+    return std::clamp<detail::Clock::duration>(detail::to_duration(*shortest / 4), std::chrono::milliseconds(5),
+                                               std::chrono::seconds(1));
+  }
+
   void start_loops() {
     if (!loops_.empty()) return;
     const std::size_t count = std::max<std::size_t>(1, threads);
+    const detail::Clock::duration sweep = sweep_interval();
     loops_.push_back(std::make_unique<Loop>(this->context()));
-    loops_.back()->events.start();
+    loops_.back()->events.start(sweep);
     for (std::size_t i = 1; i < count; ++i) {
       loops_.push_back(std::make_unique<Loop>(std::make_unique<asio::io_context>(1)));
       Loop& loop = *loops_.back();
-      loop.events.start();  // pending work: run() returns only when stopped
-      loop.thread = std::thread([&loop] {
+      loop.events.start(sweep);  // pending work: run() returns only when stopped
+      loop.thread = std::thread([this, &loop] {
         for (;;) {
           try {
             loop.io().run();
             return;
           } catch (...) {
-            fmt::print(stderr, "socketserver: event loop: {}\n", detail::current_exception_message());
+            this->logger.log(LogLevel::error, LogCategory::server, "event loop: {}",
+                             detail::current_exception_message());
           }
         }
       });
@@ -166,7 +226,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
   // What a connection's coroutine holds while its handler runs.
   struct Session {
     Session(detail::EventLoop& loop, Request& request, const Address& client_address, BaseServer& server)
-        : connection(loop, request.fileno()) {
+        : connection(loop, request.fileno(), detail::RequestAccess::record(request)) {
       AsyncStreamRequestHandler& base = handler;
       base.request = &request;
       base.client_address = client_address;
@@ -224,13 +284,15 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
       try {
         std::rethrow_exception(error);
       } catch (...) {
+        detail::RequestAccess::note_current_exception(request);
         detail::call_error_hook([&] { this->handle_error(request, peer); });
       }
     }
     try {
       this->shutdown_request(request);
     } catch (...) {
-      fmt::print(stderr, "socketserver: shutdown_request() threw: {}\n", detail::current_exception_message());
+      this->logger.log(LogLevel::error, LogCategory::server, "shutdown_request() threw: {}",
+                       detail::current_exception_message());
     }
     session.reset();  // leaves the event loop before the server may go
     connection_done();

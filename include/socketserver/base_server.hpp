@@ -141,7 +141,7 @@ class BaseServer {
 
   /// Lets open connections finish, for at most limits.drain_timeout, then cuts those still
   /// open (their reads see the end of the stream, their writes fail) and returns how many it
-  /// cut. Connections waiting for a new request are closed at once. New connections are not
+  /// cut. Connections waiting for their next request are closed at once. New connections are not
   /// accepted meanwhile only if serve_forever() has returned. server_close() of the threading,
   /// pool, forking and async servers calls it when it waits for connections (block_on_close).
   /// Call it on the serving thread, after serve_forever() has returned.
@@ -231,9 +231,7 @@ class BaseServer {
 
   /// drain(): waits until no connection is open or `deadline` passes; true when none is.
   /// Servers whose connections need the serving thread to end (async, forking) override it.
-  virtual bool wait_for_connections(detail::Clock::time_point deadline) {
-    return tracker_.wait_until_closed(deadline);
-  }
+  virtual bool wait_for_connections(detail::Clock::time_point deadline) { return tracker_.wait_until_closed(deadline); }
   /// drain(): shuts every open connection down; returns how many.
   virtual std::size_t cut_connections() { return tracker_.cut_all(); }
 
@@ -316,8 +314,9 @@ class BaseServer {
   // accept() failed for want of a resource: stop accepting for a while, longer each time.
   void back_off(const std::system_error& e) {
     tracker_.count_accept_error();
-    backoff_ = backoff_ == detail::Clock::duration{} ? std::chrono::milliseconds(10)
-                                                      : std::min<detail::Clock::duration>(backoff_ * 2, std::chrono::seconds(1));
+    backoff_ = backoff_ == detail::Clock::duration{}
+                   ? std::chrono::milliseconds(10)
+                   : std::min<detail::Clock::duration>(backoff_ * 2, std::chrono::seconds(1));
     backoff_until_ = detail::Clock::now() + backoff_;
     logger.log(LogLevel::warning, LogCategory::server, "{}; not accepting for {} ms", e.what(),
                std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count());
@@ -393,8 +392,8 @@ class BaseServer {
   bool serving_ = false;
   std::thread::id serving_thread_;
   std::atomic<bool> shutdown_request_{false};
-  bool paused_ = false;                   // the current wait does not watch the socket
-  detail::Clock::duration backoff_{};     // the last back-off after an accept() failure
+  bool paused_ = false;                // the current wait does not watch the socket
+  detail::Clock::duration backoff_{};  // the last back-off after an accept() failure
   detail::Clock::time_point backoff_until_{};
   detail::ConnectionTracker tracker_{limits, logger};
 };

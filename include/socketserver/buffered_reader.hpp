@@ -204,8 +204,8 @@ class BufferedReader {
         if (record != nullptr) record->leave_idle();
       }
     } leave{partial ? nullptr : record_};
-    const std::size_t got = detail::limited_call(stream(), *record_, deadline, start, "read",
-                                                 [&] { return stream().read_some(into); });
+    const std::size_t got =
+        detail::limited_call(stream(), *record_, deadline, start, "read", [&] { return stream().read_some(into); });
     record_->count_in(got);
     return got;
   }

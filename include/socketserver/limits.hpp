@@ -50,7 +50,8 @@ struct Limits {
   std::size_t max_line = std::size_t{64} * 1024;
 
   /// How long server_close() waits for open connections to finish before it cuts them.
-  /// Connections waiting for a new request are closed at once. std::nullopt waits for ever.
+  /// Connections waiting for their next request (they have sent one before) are closed at
+  /// once; a new connection may still send its first. std::nullopt waits for ever.
   std::optional<Seconds> drain_timeout = Seconds(30);
 };
 

@@ -93,8 +93,8 @@ class ConnectionRecord {
   std::optional<Seconds> wait_cap() const {
     const Limits& l = limits();
     std::optional<Seconds> cap = user_timeout;
-    for (const auto& limit : {l.first_byte_timeout, l.idle_timeout, l.read_timeout, l.write_timeout,
-                              l.connection_timeout}) {
+    for (const auto& limit :
+         {l.first_byte_timeout, l.idle_timeout, l.read_timeout, l.write_timeout, l.connection_timeout}) {
       if (limit && (!cap || *limit < *cap)) cap = limit;
     }
     return cap;
@@ -133,9 +133,9 @@ class ConnectionRecord {
   }
   void count_out(std::size_t n) noexcept { bytes_out_ += n; }
 
-  // Before a wait for input with nothing buffered: such a connection counts as idle, and a
-  // draining server closes its read side. False when the server is draining already: the
-  // caller then treats the wait as the end of the stream.
+  // Before a wait for input with nothing buffered: a connection that has sent something counts
+  // as idle (between requests), and a draining server closes its read side. False when the
+  // server is draining already: the caller then treats the wait as the end of the stream.
   inline bool enter_idle() noexcept;
   void leave_idle() noexcept { idle_.store(false); }
 
@@ -146,11 +146,14 @@ class ConnectionRecord {
     reason_ = current_error_code();
     if (!reason_) {
       try {
-        throw;
-      } catch (const std::exception& e) {
-        message_ = e.what();
-      } catch (...) {
-        message_ = "unknown exception";
+        try {
+          throw;
+        } catch (const std::exception& e) {
+          message_ = std::make_unique<std::string>(e.what());
+        } catch (...) {
+          message_ = std::make_unique<std::string>("unknown exception");
+        }
+      } catch (...) {  // no memory for the message: the access line says "error"
       }
     }
   }
@@ -166,13 +169,13 @@ class ConnectionRecord {
   bool got_first_byte_ = false;
   bool failed_ = false;
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
-  bool cut_ = false;      // the tracker shut it down when the drain ran out of time
+  bool cut_ = false;                  // the tracker shut it down when the drain ran out of time
   std::atomic<bool> idle_{false};
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
   std::error_code reason_;
-  std::string message_;                 // the reason of an exception that was not a std::system_error
-  ConnectionRecord* prev_ = nullptr;  // the tracker's list of open connections
+  std::unique_ptr<std::string> message_;  // the reason of an exception that was not a std::system_error
+  ConnectionRecord* prev_ = nullptr;      // the tracker's list of open connections
   ConnectionRecord* next_ = nullptr;
 };
 
@@ -350,7 +353,8 @@ class ConnectionTracker {
       } else {
         errors_.fetch_add(1, std::memory_order_relaxed);
       }
-      return record.reason_ ? record.reason_.message() : record.message_;
+      if (record.reason_) return record.reason_.message();
+      return record.message_ ? *record.message_ : "error";
     } catch (...) {
       return "closed";
     }
@@ -375,6 +379,7 @@ inline ConnectionRecord::~ConnectionRecord() { tracker_.release(*this); }
 inline const Limits& ConnectionRecord::limits() const noexcept { return tracker_.limits(); }
 
 inline bool ConnectionRecord::enter_idle() noexcept {
+  if (!got_first_byte_) return true;  // a new connection's first request is on its way: let it come
   idle_.store(true);
   if (!tracker_.draining()) return true;
   idle_.store(false);

@@ -20,9 +20,11 @@
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <socketserver/detail/awaitable_thread.hpp>
 #include <socketserver/detail/completion.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/system_error.hpp>
 
 namespace socketserver::detail {
@@ -43,12 +45,16 @@ class Connection;
 // It also lends out 64 KiB buffers: connections read into and write from a buffer only while
 // they have bytes in flight, so an idle connection holds none.
 //
+// Deadlines: a wait may carry one (a Limits timeout). No timer per connection: one sweep timer
+// per loop ends the waits whose deadline has passed, so a deadline costs a connection sixteen
+// bytes and is met within one sweep interval.
+//
 // Threads: everything, construction excepted, runs on the thread that runs the io_context.
 class EventLoop {
  public:
   static constexpr std::size_t buffer_size = std::size_t{64} * 1024;
 
-  explicit EventLoop(asio::io_context& io) : io_(io), epoll_(io) {
+  explicit EventLoop(asio::io_context& io) : io_(io), epoll_(io), sweep_timer_(io) {
     const int fd = ::epoll_create1(EPOLL_CLOEXEC);
     if (fd < 0) throw_errno("epoll_create1");
     epoll_.assign(fd);
@@ -61,8 +67,13 @@ class EventLoop {
 
   asio::io_context& context() noexcept { return io_; }
 
-  // Starts waiting for events. Call once, before or on the loop's thread.
-  void start() { arm(); }
+  // Starts waiting for events, and sweeping for deadlines every `sweep_interval` (zero: no
+  // sweeps). Call once, before or on the loop's thread.
+  void start(Clock::duration sweep_interval = {}) {
+    arm();
+    sweep_interval_ = sweep_interval;
+    if (sweep_interval_ > Clock::duration::zero()) schedule_sweep();
+  }
 
   // Completes every wait with operation_aborted, and fails every later one the same way.
   void abort_all();
@@ -140,6 +151,18 @@ class EventLoop {
     });
   }
 
+  void schedule_sweep() {
+    sweep_timer_.expires_after(sweep_interval_);
+    sweep_timer_.async_wait([this](std::error_code ec) {
+      if (ec) return;
+      sweep();
+      schedule_sweep();
+    });
+  }
+
+  // Ends the waits whose deadline has passed.
+  void sweep();
+
   // Takes what is ready without blocking, round after round while events keep coming; parks in
   // the io_context (arm()) once they stop.
   void run_ready();
@@ -152,6 +175,8 @@ class EventLoop {
   std::vector<char*> free_buffers_;
   std::array<epoll_event, 256> events_{};
   bool aborting_ = false;
+  asio::steady_timer sweep_timer_;
+  Clock::duration sweep_interval_{};
 };
 
 // One connection's place in an EventLoop: non-blocking reads and writes that report when the
@@ -159,13 +184,18 @@ class EventLoop {
 // frame; does not own the descriptor.
 class Connection {
  public:
-  Connection(EventLoop& loop, int fd) : loop_(loop), key_(loop.add(fd, *this)), fd_(fd) { aborted_ = loop.aborting(); }
+  // `record`: the server's record of the connection, which counts its bytes; may be null.
+  Connection(EventLoop& loop, int fd, ConnectionRecord* record = nullptr)
+      : loop_(loop), key_(loop.add(fd, *this)), fd_(fd), record_(record) {
+    aborted_ = loop.aborting();
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { loop_.remove(key_); }
 
   EventLoop& loop() noexcept { return loop_; }
   int fd() const noexcept { return fd_; }
+  ConnectionRecord* record() const noexcept { return record_; }
 
   // False once a read came back short or empty-handed: nothing more until the next edge.
   bool readable() const noexcept { return readable_; }
@@ -175,10 +205,11 @@ class Connection {
   // nothing to read yet. Throws std::system_error on a socket error, and operation_aborted after
   // abort().
   ssize_t read_some(char* data, std::size_t size) {
-    throw_if_aborted();
+    throw_if_failed(read_failure_);
     for (;;) {
       const ssize_t n = ::recv(fd_, data, size, MSG_DONTWAIT);  // the socket itself may block
       if (n > 0) {
+        if (record_ != nullptr) record_->count_in(static_cast<std::size_t>(n));
         // Short means drained, unless the peer's FIN is queued behind the data: no new edge
         // would announce it, so after a hangup event the next read goes ahead and returns 0.
         if (static_cast<std::size_t>(n) < size && !hangup_) readable_ = false;
@@ -196,10 +227,11 @@ class Connection {
 
   // send() without SIGPIPE: the byte count, 0 when the socket is full. Throws as read_some().
   std::size_t write_some(const char* data, std::size_t size) {
-    throw_if_aborted();
+    throw_if_failed(write_failure_);
     for (;;) {
       const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n >= 0) {
+        if (record_ != nullptr) record_->count_out(static_cast<std::size_t>(n));
         if (static_cast<std::size_t>(n) < size) writable_ = false;
         return static_cast<std::size_t>(n);
       }
@@ -215,14 +247,22 @@ class Connection {
   // co_await: suspends until the next readable (or writable) edge, unless one came in since
   // the last read (write) found the socket drained (full). Throws std::system_error
   // (operation_aborted) once the server aborts its connections, as do the reads and writes.
+  // Past `deadline` the wait ends, and the side's next step throws the deadline's errc.
   // One coroutine at a time may wait for each: std::logic_error for a second.
-  Wait wait_readable() {
-    check_can_wait(read_waiter_);
+  Wait wait_readable(const Deadline& deadline = {}) {
+    check_can_wait(read_waiter_, read_failure_);
+    read_deadline_ = deadline;
     return wait_for(read_waiter_, readable_);
   }
-  Wait wait_writable() {
-    check_can_wait(write_waiter_);
+  Wait wait_writable(const Deadline& deadline = {}) {
+    check_can_wait(write_waiter_, write_failure_);
+    write_deadline_ = deadline;
     return wait_for(write_waiter_, writable_);
+  }
+  // co_await: goes on at once (for a caller that must return a Wait but has nothing to wait for).
+  Wait proceed() {
+    static constexpr bool ready = true;
+    return wait_for(read_waiter_, ready);
   }
 
   // Resumes both waits, whose next step then throws operation_aborted, now and from now on.
@@ -237,18 +277,24 @@ class Connection {
  private:
   friend class EventLoop;
 
-  void throw_if_aborted() const {
+  void throw_if_failed(std::uint8_t failure) const {
     if (aborted_) throw std::system_error(asio::error::operation_aborted);
+    if (failure != 0) throw std::system_error(static_cast<errc>(failure));
   }
 
-  void check_can_wait(const Completion& waiter) const {
-    throw_if_aborted();
+  void check_can_wait(const Completion& waiter, std::uint8_t failure) const {
+    throw_if_failed(failure);
     if (waiter) throw std::logic_error("two coroutines wait on one connection's socket at once");
   }
 
   EventLoop& loop_;
   std::uint64_t key_;
   int fd_;
+  ConnectionRecord* record_;
+  Deadline read_deadline_;  // of the wait in read_waiter_
+  Deadline write_deadline_;
+  std::uint8_t read_failure_ = 0;  // an errc once a read deadline has passed
+  std::uint8_t write_failure_ = 0;
   bool readable_ = false;  // data that came with the connection is an edge too: EPOLL_CTL_ADD reports it
   bool writable_ = true;
   bool hangup_ = false;  // the peer closed or the socket failed: reads no longer wait
@@ -288,6 +334,26 @@ inline void EventLoop::run_ready() {
   }
   // Rounds are bounded: let other queued work run, then poll again (no epoll_ctl() needed).
   asio::post(io_, [this] { run_ready(); });
+}
+
+inline void EventLoop::sweep() {
+  const Clock::time_point now = Clock::now();
+  // By index, looking each connection up again: a resumed handler may end its connection or
+  // start others.
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    Connection* connection = entries_[i].connection;
+    if (connection == nullptr) continue;
+    const std::uint64_t key = (std::uint64_t{entries_[i].generation} << 32) | i;
+    if (connection->read_waiter_ && now >= connection->read_deadline_.at) {
+      connection->read_failure_ = static_cast<std::uint8_t>(connection->read_deadline_.why);
+      connection->read_waiter_.complete();
+      connection = find(key);
+    }
+    if (connection != nullptr && connection->write_waiter_ && now >= connection->write_deadline_.at) {
+      connection->write_failure_ = static_cast<std::uint8_t>(connection->write_deadline_.why);
+      connection->write_waiter_.complete();
+    }
+  }
 }
 
 inline void EventLoop::abort_all() {
