@@ -100,8 +100,8 @@ class BufferedWriter {
     const detail::Deadline deadline = record_->write_deadline(start);
     auto now = start;
     while (!data.empty()) {
-      const std::size_t n = detail::limited_call(*stream_, *record_, deadline, now, "write",
-                                                 [&] { return stream_->write_some(data); });
+      const std::size_t n =
+          detail::limited_call(*stream_, *record_, deadline, now, "write", [&] { return stream_->write_some(data); });
       record_->count_out(n);
       data.remove_prefix(n);
       if (rest) *rest = data;

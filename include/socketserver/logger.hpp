@@ -58,7 +58,8 @@ class Logger {
   /// Formats and writes one line, if its level is enabled. Never throws: a failing sink loses
   /// the line, not the connection.
   template <class... Args>
-  void log(LogLevel line_level, LogCategory category, fmt::format_string<Args...> format, Args&&... args) const noexcept {
+  void log(LogLevel line_level, LogCategory category, fmt::format_string<Args...> format,
+           Args&&... args) const noexcept {
     if (!enabled(line_level)) return;
     try {
       write(line_level, category, fmt::vformat(format, fmt::make_format_args(args...)));

@@ -112,9 +112,7 @@ struct RequestAccess {
   static void set_record(Request& request, std::unique_ptr<ConnectionRecord> record) noexcept {
     request.record_ = std::move(record);
   }
-  static std::unique_ptr<ConnectionRecord> take_record(Request& request) noexcept {
-    return std::move(request.record_);
-  }
+  static std::unique_ptr<ConnectionRecord> take_record(Request& request) noexcept { return std::move(request.record_); }
   // Inside a catch block: the exception becomes the connection's close reason.
   static void note_current_exception(const Request& request) noexcept {
     if (request.record_) request.record_->note_current_exception();

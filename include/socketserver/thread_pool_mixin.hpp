@@ -69,8 +69,9 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
       ++refused_;
       lock.unlock();
       this->tracker().count_refused();
-      this->logger.log(LogLevel::warning, LogCategory::security, "{}, refusing request from {}: {} workers busy, {} requests queued",
-                 why, client_address, busy, queued);
+      this->logger.log(LogLevel::warning, LogCategory::security,
+                       "{}, refusing request from {}: {} workers busy, {} requests queued", why, client_address, busy,
+                       queued);
       this->shutdown_request(request);
       return;
     }
