@@ -1,5 +1,5 @@
-// What the examples share: the command line (--host, --port, --concurrency, --threads, --help),
-// serving until a signal, and upper-casing.
+// What the examples share: the command line (--host, --port, --concurrency, --threads, the
+// limits, --help), serving until a signal, and upper-casing.
 #ifndef SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 #define SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 
@@ -12,12 +12,11 @@
 #include <string>
 #include <string_view>
 
-#include <asio/signal_set.hpp>
-#include <csignal>
-#include <system_error>
+#include <optional>
 
 #include <fmt/format.h>
 #include <socketserver/base_server.hpp>
+#include <socketserver/shutdown_on_signals.hpp>
 
 namespace examples {
 
@@ -30,6 +29,10 @@ struct Options {
   std::uint16_t port = 0;
   Concurrency concurrency = Concurrency::threading;
   std::size_t threads = 0;  // 0: the library's default
+  // The limits the flags set; absent: the library's defaults.
+  std::optional<double> idle_timeout;
+  std::optional<std::size_t> max_connections;
+  std::optional<std::size_t> max_line;
 };
 
 // Pass to parse_options() to accept --concurrency and --threads.
@@ -42,8 +45,10 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   options.port = default_port;
   const std::string_view name = argc > 0 ? argv[0] : "example";
   const auto usage = [&](std::FILE* out, int status) {
-    fmt::print(out, "usage: {} [--host HOST] [--port PORT]{}\n\n{}\n\n", name,
-               concurrency_options ? " [--concurrency MODE] [--threads N]" : "", what);
+    fmt::print(out,
+               "usage: {} [--host HOST] [--port PORT]{} [--idle-timeout SECONDS] [--max-connections N]\n"
+               "       [--max-line BYTES]\n\n{}\n\n",
+               name, concurrency_options ? " [--concurrency MODE] [--threads N]" : "", what);
     fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
     fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
     if (concurrency_options) {
@@ -53,6 +58,12 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       fmt::print(out, "  --threads N         async: event-loop threads; pool: worker threads; forking:\n");
       fmt::print(out, "                      most children at once (default: the library's)\n");
     }
+    const socketserver::Limits defaults;
+    fmt::print(out, "  --idle-timeout SECONDS  close a connection that sends nothing for this long\n");
+    fmt::print(out, "                      between requests (default {} s)\n", defaults.idle_timeout->count());
+    fmt::print(out, "  --max-connections N  most connections at once; more wait (default {})\n",
+               defaults.max_connections);
+    fmt::print(out, "  --max-line BYTES    longest line accepted (default {})\n", defaults.max_line);
     fmt::print(out, "  --help              show this help\n");
     std::exit(status);
   };
@@ -67,8 +78,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
-    const bool known =
-        arg == "--host" || arg == "--port" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+    const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
+                       arg == "--max-line" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {
@@ -77,6 +88,12 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       number(value, options.port);
     } else if (arg == "--threads") {
       number(value, options.threads);
+    } else if (arg == "--idle-timeout") {
+      number(value, options.idle_timeout.emplace());
+    } else if (arg == "--max-connections") {
+      number(value, options.max_connections.emplace());
+    } else if (arg == "--max-line") {
+      number(value, options.max_line.emplace());
     } else {
       std::size_t mode = 0;
       while (mode < concurrency_names.size() && concurrency_names[mode] != value) ++mode;
@@ -93,29 +110,18 @@ void to_upper(Text& text) {
   for (char& c : text) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c);
 }
 
-// While alive, SIGINT and SIGTERM stop `server`'s serve_forever() (the handler runs on the
-// serving thread), after which server_close() waits for connected clients. The handler removes
-// itself, so a second signal ends the process at once.
-class StopOnSignals {
- public:
-  StopOnSignals(socketserver::BaseServer& server, std::string_view name)
-      : signals_(server.get_executor(), SIGINT, SIGTERM) {
-    signals_.async_wait([this, &server, name](std::error_code, int) {
-      signals_.clear();  // before the message below, which tells a script it may signal again
-      server.shutdown();
-      fmt::print("{}: shutting down; a second signal stops at once\n", name);
-      std::fflush(stdout);
-    });
-  }
-
- private:
-  asio::signal_set signals_;
-};
-
-// Serves until SIGINT or SIGTERM, then closes the server, which waits for connected clients.
+// Serves until SIGINT or SIGTERM, then closes the server, which lets connected clients finish
+// (for the limits' drain_timeout). A second signal ends the process at once.
 template <class Server>
-int serve(Server& server, std::string_view name) {
-  const StopOnSignals stop(server, name);
+int serve(Server& server, const Options& options, std::string_view name) {
+  if (options.idle_timeout) server.limits.idle_timeout = socketserver::Seconds(*options.idle_timeout);
+  if (options.max_connections) server.limits.max_connections = *options.max_connections;
+  if (options.max_line) server.limits.max_line = *options.max_line;
+  socketserver::ShutdownOnSignals stop(server);
+  stop.on_signal = [name](int) {
+    fmt::print("{}: shutting down; a second signal stops at once\n", name);
+    std::fflush(stdout);
+  };
   fmt::print("{} listening on {}\n", name, server.server_address());
   std::fflush(stdout);
   server.serve_forever();

@@ -28,7 +28,7 @@ struct GetTime : socketserver::StreamRequestHandler {
 int main(int argc, char** argv) try {
   const auto options = examples::parse_options(argc, argv, "Answers 'get_time' with the local time.", 8000);
   socketserver::ThreadingTCPServer<GetTime> server({options.host, options.port});
-  return examples::serve(server, "get_time");
+  return examples::serve(server, options, "get_time");
 } catch (const std::exception& e) {
   fmt::print(stderr, "get_time: {}\n", e.what());
   return 1;

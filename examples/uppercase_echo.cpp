@@ -37,26 +37,26 @@ int main(int argc, char** argv) try {
   switch (options.concurrency) {
     case examples::Concurrency::plain: {
       socketserver::TCPServer<Upper> server(address);
-      return examples::serve(server, "uppercase_echo");
+      return examples::serve(server, options, "uppercase_echo");
     }
     case examples::Concurrency::threading: {
       socketserver::ThreadingTCPServer<Upper> server(address);
-      return examples::serve(server, "uppercase_echo");
+      return examples::serve(server, options, "uppercase_echo");
     }
     case examples::Concurrency::forking: {
       socketserver::ForkingTCPServer<Upper> server(address);
       if (options.threads > 0) server.max_children = options.threads;
-      return examples::serve(server, "uppercase_echo");
+      return examples::serve(server, options, "uppercase_echo");
     }
     case examples::Concurrency::pool: {
       socketserver::ThreadPoolMixIn<socketserver::TCPServer<Upper>> server(address);
       if (options.threads > 0) server.max_workers = options.threads;
-      return examples::serve(server, "uppercase_echo");
+      return examples::serve(server, options, "uppercase_echo");
     }
     case examples::Concurrency::async: {
       socketserver::AsyncTCPServer<AsyncUpper> server(address);
       if (options.threads > 0) server.threads = options.threads;
-      return examples::serve(server, "uppercase_echo");
+      return examples::serve(server, options, "uppercase_echo");
     }
   }
 } catch (const std::exception& e) {

@@ -9,13 +9,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/exception.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/poll.hpp>
@@ -33,6 +38,10 @@ namespace socketserver {
 /// service_actions() and handle_timeout(), and waits while max_children are running.
 /// timeout (for handle_request()) defaults to 300 seconds, as in Python. Only the server's own
 /// children are ever reaped: a child that your program forked itself is left to you.
+///
+/// Limits: a connection counts against limits.max_connections until its child is reaped; the
+/// child holds it to the timeouts and writes its access line. The drain at server_close()
+/// waits for the children, then sends SIGTERM to those still running at drain_timeout.
 template <class Server>
 class ForkingMixIn : public Server {
  public:
@@ -62,7 +71,12 @@ class ForkingMixIn : public Server {
         got = ::waitpid(pid, &status, blocking ? 0 : WNOHANG);
       } while (got < 0 && errno == EINTR);
       // 0: still running. -1 (ECHILD): reaped by someone else, so gone all the same.
-      it = got == 0 ? std::next(it) : active_children.erase(it);
+      if (got == 0) {
+        ++it;
+      } else {
+        records_.erase(pid);
+        it = active_children.erase(it);
+      }
     }
   }
 
@@ -80,6 +94,11 @@ class ForkingMixIn : public Server {
     if (pid < 0) detail::throw_errno("fork");
     if (pid > 0) {
       active_children.insert(pid);
+      // The connection stays counted until the child is reaped; the child logs it.
+      if (auto record = detail::RequestAccess::take_record(request)) {
+        this->tracker().hand_off(*record);
+        records_[pid] = std::move(record);
+      }
       this->close_request(request);
       return;
     }
@@ -106,7 +125,28 @@ class ForkingMixIn : public Server {
   /// is set.
   void server_close() override {
     Server::server_close();
+    if (block_on_close) this->drain();
     collect_children(block_on_close);
+  }
+
+ protected:
+  // Reaps children until none is left or `deadline` passes.
+  bool wait_for_connections(detail::Clock::time_point deadline) override {
+    for (;;) {
+      collect_children();
+      if (active_children.empty()) return true;
+      const auto now = detail::Clock::now();
+      if (now >= deadline) return false;
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      wait_for_any_child(static_cast<int>(std::min<long long>(left, 1000)));
+    }
+  }
+
+  // SIGTERM to every child still serving.
+  std::size_t cut_connections() override {
+    const std::size_t cut = Server::cut_connections();
+    for (const pid_t pid : active_children) ::kill(pid, SIGTERM);
+    return cut;
   }
 
  private:
@@ -114,10 +154,10 @@ class ForkingMixIn : public Server {
   // constructor of Server was inherited.
   [[maybe_unused]] bool timeout_set_ = (this->timeout = Seconds(300), true);
 
-  // Blocks until one of our own children exits, then reaps it. waitpid(-1) would be simpler
-  // but can reap a child the program forked for itself (CPython's collect_children does);
-  // polling the children's pidfds waits for ours alone.
-  void wait_for_any_child() {
+  // Blocks until one of our own children exits (or `timeout_ms` passes, unless -1), then reaps
+  // it. waitpid(-1) would be simpler but can reap a child the program forked for itself
+  // (CPython's collect_children does); polling the children's pidfds waits for ours alone.
+  void wait_for_any_child(int timeout_ms = -1) {
     std::vector<pid_t> pids;
     std::vector<pollfd> fds;
     std::vector<detail::FileDescriptor> owned;
@@ -130,6 +170,7 @@ class ForkingMixIn : public Server {
           while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
           }
         }
+        records_.erase(pid);
         active_children.erase(pid);
         return;
       }
@@ -137,15 +178,20 @@ class ForkingMixIn : public Server {
       pids.push_back(pid);
       fds.push_back({fd, POLLIN, 0});
     }
-    while (::poll(fds.data(), fds.size(), -1) < 0) {
+    while (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno != EINTR) detail::throw_errno("poll");
     }
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       int status;
-      if (::waitpid(pids[i], &status, WNOHANG) != 0) active_children.erase(pids[i]);
+      if (::waitpid(pids[i], &status, WNOHANG) != 0) {
+        records_.erase(pids[i]);
+        active_children.erase(pids[i]);
+      }
     }
   }
+
+  std::map<pid_t, std::unique_ptr<detail::ConnectionRecord>> records_;  // the parent's count of each child's connection
 };
 
 }  // namespace socketserver

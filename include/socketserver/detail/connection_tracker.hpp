@@ -170,6 +170,7 @@ class ConnectionRecord {
   bool failed_ = false;
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
   bool cut_ = false;                  // the tracker shut it down when the drain ran out of time
+  bool handed_off_ = false;           // served by a forked child, which logs it
   std::atomic<bool> idle_{false};
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
@@ -271,10 +272,12 @@ class ConnectionTracker {
     return count;
   }
 
-  // Forgets the descriptor (a forking server's parent has closed its copy).
-  void forget_descriptor(ConnectionRecord& record) {
+  // A forking server's parent hands the connection to a child: it closes its copy of the
+  // descriptor, and the child, which knows the bytes and the reason, writes the access line.
+  void hand_off(ConnectionRecord& record) {
     std::lock_guard lock(mutex_);
     record.fd_ = -1;
+    record.handed_off_ = true;
   }
 
   ServerStats stats() const {
@@ -335,6 +338,10 @@ class ConnectionTracker {
     while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
     durations_[bucket].fetch_add(1, std::memory_order_relaxed);
     if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
+    if (record.handed_off_) {
+      if (was_full && room_) room_();
+      return;
+    }
     const std::string reason = close_reason(record);
     logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
                 record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
