@@ -30,7 +30,7 @@ namespace socketserver {
 /// handler, shutdown_request() and, on error, handle_error(). At most max_queue requests wait
 /// beyond the idle workers. When both are full, `overload` decides: `wait` (the default) holds
 /// the serving thread until a worker frees up, so new connections wait in the listen backlog;
-/// `refuse` shuts the new request down unanswered and logs one line on stderr.
+/// `refuse` shuts the new request down unanswered and logs a security line (server.logger).
 ///
 /// A worker is held for the whole of its request: a long-lived connection occupies one until it
 /// ends. server_close() serves what is queued, then stops and joins the workers; after it, new
