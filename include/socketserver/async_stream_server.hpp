@@ -136,22 +136,13 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     closing_.store(true);  // the last connection to end wakes this thread
     asio::io_context& io = this->context();
     asio::steady_timer timer(io);
-    bool expired = false;
-    bool timer_done = false;
+    // Shared with the timer's handler, which may run after this function has returned.
+    const auto expired = std::make_shared<bool>(false);
     if (deadline != detail::Clock::time_point::max()) {
       timer.expires_at(deadline);
-      timer.async_wait([&](std::error_code ec) {
-        expired = !ec;
-        timer_done = true;
-      });
-    } else {
-      timer_done = true;
+      timer.async_wait([expired](std::error_code ec) { *expired = !ec; });
     }
-    while (active_.load() > 0 && !expired) {
-      if (io.run_one() == 0) io.restart();
-    }
-    timer.cancel();
-    while (!timer_done) {
+    while (active_.load() > 0 && !*expired) {
       if (io.run_one() == 0) io.restart();
     }
     return active_.load() == 0;
