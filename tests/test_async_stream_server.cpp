@@ -214,7 +214,7 @@ class Recording : public socketserver::AsyncTCPServer<Handler> {
 
 }  // namespace
 
-TEST_CASE("handle_error gets the handler's exception and the peer; finish runs; the connection closes") {
+TEST_CASE("handle_error gets the handler's exception and the peer, finish runs, and the connection closes") {
   finished = 0;
   Recording<Throws> server({"127.0.0.1", 0});
   server.threads = 1;
@@ -262,7 +262,7 @@ TEST_CASE("a line past max_line is an error and a close, not unbounded buffering
   CHECK(server.errors[0] == "readline: line too long");
 }
 
-TEST_CASE("server_close() lets requests in flight finish; the loops serve them meanwhile") {
+TEST_CASE("server_close() lets requests in flight finish, and the loops serve them meanwhile") {
   socketserver::AsyncTCPServer<AsyncLineEcho> server({"127.0.0.1", 0});
   server.threads = 2;
   std::vector<test::Client> clients;

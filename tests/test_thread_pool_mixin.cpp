@@ -106,7 +106,7 @@ TEST_CASE("a pool serves the echo scenario for every server type", "[pool][tcp][
   }
 }
 
-TEST_CASE("no more than max_workers threads run; the rest wait in the queue", "[pool][tcp]") {
+TEST_CASE("no more than max_workers threads run, the rest wait in the queue", "[pool][tcp]") {
   Gate state;
   gate = &state;
   HeldPool server;
