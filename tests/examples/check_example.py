@@ -19,9 +19,9 @@ TIMEOUT = 10
 SERVER_OPTIONS = []  # from the command line
 
 
-def start(binary):
-    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", *SERVER_OPTIONS], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def start(binary, *extra):
+    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", *SERVER_OPTIONS, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     match = re.search(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
     if not match:
@@ -111,6 +111,39 @@ def check_uppercase(binary, nc):
     stop(proc, signal.SIGTERM)
     if "plain" not in SERVER_OPTIONS:  # a plain server notices the signal only between clients
         check_signal_with_client(binary, b"still here\n", re.compile(rb"STILL HERE\n"))
+    check_limit_flags(binary)
+
+
+def replied_within(client, seconds):
+    """Whether `client` has something to read (a reply or end of stream) within `seconds`."""
+    ready, _, _ = select.select([client], [], [], seconds)
+    return bool(ready)
+
+
+def check_limit_flags(binary):
+    """--max-line, --idle-timeout and --max-connections reach the server's limits."""
+    proc, port = start(binary, "--max-line", "16", "--idle-timeout", "0.5", "--max-connections", "2")
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        client.sendall(b"x" * 40 + b"\n")
+        expect("--max-line: a longer line closes the connection unanswered", client.recv(4096), b"")
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        client.sendall(b"short\n")
+        expect("--max-line: a shorter line is answered", client.recv(4096), b"SHORT\n")
+        start_time = time.monotonic()
+        expect("--idle-timeout: a silent client is closed", client.recv(4096), b"")
+        expect("--idle-timeout: not before its time", time.monotonic() - start_time >= 0.4, True)
+    if "plain" not in SERVER_OPTIONS:  # a plain server takes one connection at a time anyway
+        first, second = (socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(2))
+        for client in (first, second):
+            client.sendall(b"in\n")
+            expect("--max-connections: the first two are served", client.recv(4096), b"IN\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as third:
+            third.sendall(b"third\n")
+            expect("--max-connections: a third waits while two are open", replied_within(third, 0.3), False)
+            first.close()
+            expect("--max-connections: ... and is served once one closes", third.recv(4096), b"THIRD\n")
+        second.close()
+    stop(proc, signal.SIGTERM)
 
 
 def check_get_time(binary, nc):
@@ -131,7 +164,9 @@ def check_get_time(binary, nc):
 def check_help_and_errors(binary):
     done = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
     expect("--help exits 0", done.returncode, 0)
-    expect("--help names the options", all(o in done.stdout for o in ("--host", "--port", "--help")), True)
+    expect("--help names the options", all(o in done.stdout for o in
+                                           ("--host", "--port", "--help", "--idle-timeout", "--max-connections",
+                                            "--max-line")), True)
     done = subprocess.run([binary, "--port", "x"], capture_output=True, text=True, timeout=TIMEOUT)
     expect("a bad port exits 2", done.returncode, 2)
     if SERVER_OPTIONS:
