@@ -41,7 +41,8 @@ namespace socketserver {
 ///
 /// Limits: a connection counts against limits.max_connections until its child is reaped; the
 /// child holds it to the timeouts and writes its access line. The drain at server_close()
-/// waits for the children, then sends SIGTERM to those still running at drain_timeout.
+/// waits for the children, then sends SIGTERM to those still running at drain_timeout (a child
+/// starts with SIGTERM's default action, whatever handler the parent installed).
 template <class Server>
 class ForkingMixIn : public Server {
  public:
@@ -103,6 +104,10 @@ class ForkingMixIn : public Server {
       return;
     }
     this->after_fork_in_child();
+    // SIGTERM is how the drain ends a child. A handler the parent installed for it (e.g. asio's,
+    // for ShutdownOnSignals) would only write to the parent's event loop, which nothing runs
+    // here: the child takes the default action back.
+    ::signal(SIGTERM, SIG_DFL);
     int status = 1;
     try {
       this->finish_request(request, client_address);

@@ -9,9 +9,10 @@ namespace socketserver {
 
 /// A snapshot of a stream server's counters: `server.stats()`.
 ///
-/// Counts are since the server was constructed. A connection's bytes and duration are added
-/// when it closes. Under ForkingMixIn the parent sees connections, not their bytes: those are
-/// counted in the child that served them.
+/// Counts are since the server was constructed. A connection's bytes, duration and close
+/// reason are added when it closes, before `active` drops: a snapshot that no longer counts a
+/// connection as active has all of its counts. Under ForkingMixIn the parent sees connections, not their bytes: those
+/// are counted in the child that served them.
 struct ServerStats {
   std::uint64_t accepted = 0;        ///< connections admitted (refused ones excluded)
   std::size_t active = 0;            ///< connections open now

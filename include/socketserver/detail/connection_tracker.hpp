@@ -321,9 +321,18 @@ class ConnectionTracker {
   void release(ConnectionRecord& record) noexcept {
     const double seconds = std::chrono::duration<double>(Clock::now() - record.accepted_).count();
     bool was_full = false;
+    std::string reason;
     {
       std::lock_guard lock(mutex_);
       unlink(record);
+      // Counted before active_ drops: whoever sees the connection gone sees its counts too.
+      bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
+      bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
+      std::size_t bucket = 0;
+      while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
+      durations_[bucket].fetch_add(1, std::memory_order_relaxed);
+      if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
+      if (!record.handed_off_) reason = close_reason(record);
       was_full = limits_.max_connections != 0 && active_ >= limits_.max_connections;
       --active_;
       if (limits_.max_connections_per_ip != 0 && record.peer_.is_ip()) {
@@ -332,19 +341,10 @@ class ConnectionTracker {
       }
       if (active_ == 0) closed_.notify_all();
     }
-    bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
-    bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
-    std::size_t bucket = 0;
-    while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
-    durations_[bucket].fetch_add(1, std::memory_order_relaxed);
-    if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
-    if (record.handed_off_) {
-      if (was_full && room_) room_();
-      return;
+    if (!record.handed_off_) {
+      logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
+                  record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
     }
-    const std::string reason = close_reason(record);
-    logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
-                record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
     if (was_full && room_) room_();
   }
 
