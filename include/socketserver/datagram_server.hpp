@@ -118,7 +118,7 @@ class BasicDatagramServer : public BaseServer {
 
   /// Runs a `Handler` on the datagram. May be overridden.
   void finish_request(Request& request, const Address& client_address) override {
-    detail::run_handler<Handler>(request, client_address, *this);
+    detail::run_handler<Handler>(request, client_address, this);
   }
 
  protected:

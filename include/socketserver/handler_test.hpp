@@ -16,6 +16,7 @@
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/buffered_reader.hpp>
+#include <socketserver/detail/run_handler.hpp>
 #include <socketserver/memory_pipe.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
@@ -124,23 +125,11 @@ class HandlerTest {
   bool done() const { return done_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
 
  private:
-  // detail::run_handler()'s order, with a server that may be nullptr; then shutdown_request().
+  // The handler as a server runs it, then shutdown_request().
   void run(const HandlerTestOptions& options, std::promise<void>& done) noexcept {
     std::exception_ptr error;
     try {
-      Handler handler;
-      BaseRequestHandler& base = handler;
-      base.request = &request_;
-      base.client_address = options.client_address;
-      base.server = options.server;
-      base.setup();
-      try {
-        base.handle();
-      } catch (...) {
-        base.finish();
-        throw;
-      }
-      base.finish();
+      detail::run_handler<Handler>(request_, options.client_address, options.server);
     } catch (...) {
       error = std::current_exception();
     }

@@ -37,7 +37,7 @@ class BasicStreamServer : public StreamSocketServer<Protocol> {
 
   /// Runs a `Handler` on the request. May be overridden.
   void finish_request(Request& request, const Address& client_address) override {
-    detail::run_handler<Handler>(request, client_address, *this);
+    detail::run_handler<Handler>(request, client_address, this);
   }
 };
 
