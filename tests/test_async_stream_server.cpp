@@ -30,35 +30,14 @@
 #include <socketserver/async_tcp_server.hpp>
 #include <socketserver/async_unix_stream_server.hpp>
 
+#include "echo_handlers.hpp"
 #include "echo_scenario.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using socketserver::Address;
 using socketserver::Request;
-
-namespace {
-
-constexpr auto bound = 5s;
-
-struct AsyncLineEcho : socketserver::AsyncStreamRequestHandler {
-  asio::awaitable<void> handle() override {
-    while (auto line = co_await rfile.readline()) co_await wfile.write(*line);
-  }
-};
-
-// Waits, boundedly, until `done` holds.
-template <class Predicate>
-bool eventually(Predicate done) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-}  // namespace
+using test::AsyncLineEcho;
 
 TEST_CASE("the echo scenario, on one loop and on two") {
   const std::size_t threads = GENERATE(1, 2);
@@ -222,7 +201,7 @@ TEST_CASE("handle_error gets the handler's exception and the peer, finish runs, 
   auto client = test::Client::connect(server.server_address());
   client.send("hello\n");
   CHECK(client.recv_all() == "before the error\n");  // flushed by finish(), then closed
-  REQUIRE(eventually([&] { return server.shut_down.load() == 1; }));
+  REQUIRE(test::eventually([&] { return server.shut_down.load() == 1; }));
   CHECK(finished == 1);
   std::lock_guard lock(server.mutex);
   REQUIRE(server.errors.size() == 1);
@@ -256,7 +235,7 @@ TEST_CASE("a line past max_line is an error and a close, not unbounded buffering
   auto client = test::Client::connect(server.server_address());
   client.send("short\n" + std::string(5000, 'x'));
   CHECK(client.recv_all() == "short\n");
-  REQUIRE(eventually([&] { return server.shut_down.load() == 1; }));
+  REQUIRE(test::eventually([&] { return server.shut_down.load() == 1; }));
   std::lock_guard lock(server.mutex);
   REQUIRE(server.errors.size() == 1);
   CHECK(server.errors[0] == "readline: line too long");
@@ -271,9 +250,11 @@ TEST_CASE("server_close() lets requests in flight finish, and the loops serve th
     clients.push_back(test::Client::connect(server.server_address()));
     clients.back().send("first\n");
     CHECK(clients.back().recv_line() == "first\n");
-    clients.back().send("while ");  // part of the next request: it is in flight
   }
   serving->stop();
+  // Part of the next request, in flight: the connection on loop 0 (the serving thread's, idle
+  // now) has not read it when server_close() starts to drain.
+  for (auto& client : clients) client.send("while ");
   auto closing = std::async(std::launch::async, [&] { server.server_close(); });
   CHECK(closing.wait_for(100ms) == std::future_status::timeout);
   for (auto& client : clients) {
@@ -281,7 +262,7 @@ TEST_CASE("server_close() lets requests in flight finish, and the loops serve th
     CHECK(client.recv_line() == "while closing\n");
     CHECK(client.recv_all().empty());  // then, waiting for a new request, it is closed
   }
-  REQUIRE(closing.wait_for(bound) == std::future_status::ready);
+  REQUIRE(test::ready(closing));
   CHECK(server.active_connections() == 0);
   CHECK(server.stats().cut == 0);
   CHECK(server.fileno() == -1);
@@ -317,7 +298,7 @@ TEST_CASE("block_on_close = false: server_close() aborts waiting handlers withou
   {
     test::ServerThread serving(server);
     for (int i = 0; i < 4; ++i) clients.push_back(test::Client::connect(server.server_address()));
-    REQUIRE(eventually([] { return handlers_started.load() == 4; }));
+    REQUIRE(test::eventually([] { return handlers_started.load() == 4; }));
   }  // shutdown(), then server_close()
   CHECK(aborted_reads == 4);
   CHECK(finished == 4);
@@ -336,7 +317,7 @@ TEST_CASE("destroying a server aborts its open connections") {
   {
     std::thread serving([&] { server->serve_forever(); });
     for (int i = 0; i < 3; ++i) clients.push_back(test::Client::connect(server->server_address()));
-    const bool started = eventually([] { return handlers_started.load() == 3; });
+    const bool started = test::eventually([] { return handlers_started.load() == 3; });
     server->shutdown();
     serving.join();
     REQUIRE(started);
@@ -431,5 +412,5 @@ TEST_CASE("10,000 concurrent connections in one process") {
   ::close(report[0]);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  CHECK(eventually([&] { return server.active_connections() == 0; }));
+  CHECK(test::eventually([&] { return server.active_connections() == 0; }));
 }

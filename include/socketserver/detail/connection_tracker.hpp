@@ -1,6 +1,7 @@
 #ifndef SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP
 #define SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -240,12 +241,15 @@ class ConnectionTracker {
   }
 
   // From now on, connections waiting for a new request see the end of their stream: those
-  // waiting now have their read side shut down, the others see it at their next such wait.
+  // waiting now, with nothing unread in their socket, have their read side shut down; the
+  // others see it at their next such wait.
   void begin_drain() {
     draining_.store(true);
     std::lock_guard lock(mutex_);
     for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
-      if (r->fd_ >= 0 && r->idle_.load()) {
+      // Bytes waiting in the socket are a request that has arrived: not idle after all.
+      int unread = 0;
+      if (r->fd_ >= 0 && r->idle_.load() && ::ioctl(r->fd_, FIONREAD, &unread) == 0 && unread == 0) {
         r->drained_.store(true);
         ::shutdown(r->fd_, SHUT_RD);
       }
