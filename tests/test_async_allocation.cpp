@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include <socketserver/async_stream_request_handler.hpp>
 #include <socketserver/async_tcp_server.hpp>
 
+#include "echo_handlers.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -75,11 +75,7 @@ void operator delete(void* p, std::size_t /*size*/, std::align_val_t /*alignment
 
 namespace {
 
-struct AsyncLineEcho : socketserver::AsyncStreamRequestHandler {
-  asio::awaitable<void> handle() override {
-    while (auto line = co_await rfile.readline()) co_await wfile.write(*line);
-  }
-};
+using test::AsyncLineEcho;
 
 // Sends `request` and reads until `reply_size` bytes came back; no allocation on this side.
 bool exchange(int fd, std::string_view request, std::size_t reply_size) {

@@ -52,26 +52,8 @@ struct Sized : socketserver::AsyncStreamRequestHandler {
   }
 };
 
-// Exactly n bytes, or fewer at end of stream.
-std::string recv_exact(test::Client& client, std::size_t n) {
-  std::string got;
-  while (got.size() < n) {
-    const std::string part = client.recv(n - got.size());
-    if (part.empty()) break;
-    got += part;
-  }
-  return got;
-}
-
 template <class Handler>
-struct Served {
-  Served() : server({"127.0.0.1", 0}) {
-    server.threads = 1;
-    serving.emplace(server);
-  }
-  socketserver::AsyncTCPServer<Handler> server;
-  std::optional<test::ServerThread> serving;
-};
+using Served = test::Served<socketserver::AsyncTCPServer<Handler>>;
 
 }  // namespace
 
@@ -79,12 +61,12 @@ TEST_CASE("readline(size) and read(n) behave as Python's") {
   Served<Sized> s;
   auto client = test::Client::connect(s.server.server_address());
   client.send("l5\nabcdefgh\n");  // a line longer than the limit: its first 5 bytes
-  CHECK(recv_exact(client, 12) == "[abcde|fgh\n]");
+  CHECK(test::recv_exact(client, 12) == "[abcde|fgh\n]");
   client.send("l100\nabc\n");  // a shorter one: all of it
-  CHECK(recv_exact(client, 6) == "[abc\n]");
+  CHECK(test::recv_exact(client, 6) == "[abc\n]");
   client.send("r4\nxy");
   client.send("zw");
-  CHECK(recv_exact(client, 6) == "[xyzw]");
+  CHECK(test::recv_exact(client, 6) == "[xyzw]");
   client.send("r10\nshort");
   client.shutdown_write();  // read(n) returns fewer at end of stream
   CHECK(client.recv_all() == "[short]");

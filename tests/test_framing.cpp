@@ -61,17 +61,6 @@ std::optional<socketserver::errc> error_of(F&& f) {
   return std::nullopt;
 }
 
-// Exactly n bytes, or fewer at end of stream.
-std::string recv_exact(test::Client& client, std::size_t n) {
-  std::string got;
-  while (got.size() < n) {
-    const std::string part = client.recv(n - got.size());
-    if (part.empty()) break;
-    got += part;
-  }
-  return got;
-}
-
 }  // namespace
 
 TEST_CASE("write_frame then read_frame round-trips each length size in both byte orders", "[framing]") {
@@ -249,14 +238,7 @@ TEST_CASE("read_until flushes the writer before it waits for input", "[framing][
 namespace {
 
 template <class Handler>
-struct Served {
-  Served() : server({"127.0.0.1", 0}) {
-    server.threads = 1;
-    serving.emplace(server);
-  }
-  socketserver::AsyncTCPServer<Handler> server;
-  std::optional<test::ServerThread> serving;
-};
+using Served = test::Served<socketserver::AsyncTCPServer<Handler>>;
 
 // Reads its prefix from the first two bytes ('1'..'8', then 'b' or 'l'), then echoes frames and
 // says "EOF\n" at end of stream. On an error it says "!" and the error, then echoes the next
@@ -305,7 +287,7 @@ TEST_CASE("async read_frame reads frames larger than the loop's 64 KiB buffer, u
   const LengthPrefix prefix;
   const std::string first = frame(prefix, test::counting_bytes(300000));
   client.send("4b" + first);
-  CHECK(recv_exact(client, first.size()) == first);
+  CHECK(test::recv_exact(client, first.size()) == first);
   const std::string largest = frame(prefix, test::counting_bytes(prefix.max_frame)) + frame(prefix, "after");
   client.send(largest);
   client.shutdown_write();
@@ -384,9 +366,9 @@ TEST_CASE("async read_until finds a multi-byte delimiter that straddles reads", 
   auto client = test::Client::connect(s.server.server_address());
   client.send("64\none\r\n\r\ntwo\r\n\r");
   // The reply comes when the handler waits for input, having scanned "two\r\n\r".
-  CHECK(recv_exact(client, 7) == "one\r\n\r\n");
+  CHECK(test::recv_exact(client, 7) == "one\r\n\r\n");
   client.send("\n");
-  CHECK(recv_exact(client, 7) == "two\r\n\r\n");
+  CHECK(test::recv_exact(client, 7) == "two\r\n\r\n");
   client.shutdown_write();
   CHECK(client.recv_all() == "EOF\n");
 }
@@ -397,7 +379,7 @@ TEST_CASE("async read_until: a record larger than the loop's 64 KiB buffer, and 
   auto client = test::Client::connect(s.server.server_address());
   const std::string record = std::string(200000 - 4, 'r') + "\r\n\r\n";
   client.send("200000\n" + record);
-  CHECK(recv_exact(client, record.size()) == record);
+  CHECK(test::recv_exact(client, record.size()) == record);
   client.send(std::string(200001, 'x'));
   client.shutdown_write();
   CHECK(client.recv_all() == "!frame too large\n");

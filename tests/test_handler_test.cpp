@@ -3,7 +3,6 @@
 // timeouts and backpressure.
 #include <catch2/catch.hpp>
 
-#include <cctype>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -13,35 +12,16 @@
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 
+#include "echo_handlers.hpp"
+#include "test_support.hpp"
+
 using namespace std::chrono_literals;
 
-namespace {
-
-// Every line back in upper case: the README's handler.
-struct Upper : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) {
-      for (char& c : *line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      wfile.write(*line);
-    }
-  }
-};
-
-// The error code a call throws as std::system_error, or an empty one.
-template <class Call>
-std::error_code error_of(Call call) {
-  try {
-    call();
-  } catch (const std::system_error& e) {
-    return e.code();
-  }
-  return {};
-}
-
-}  // namespace
+using test::error_of;
+using test::UpperEcho;
 
 TEST_CASE("HandlerTest drives an uppercase-echo handler", "[testing][handler_test]") {
-  socketserver::HandlerTest<Upper> test({.timeout = 5s});
+  socketserver::HandlerTest<UpperEcho> test({.timeout = 5s});
   test.send("hello\n");
   CHECK(test.readline() == "HELLO\n");
   test.send("two\nlines\n");
@@ -149,7 +129,7 @@ TEST_CASE("HandlerTest: when the handler returns, the client reads its output, t
 }
 
 TEST_CASE("HandlerTest: readline() and wait() time out while the handler waits for input", "[testing][handler_test]") {
-  socketserver::HandlerTest<Upper> test({.timeout = 100ms});
+  socketserver::HandlerTest<UpperEcho> test({.timeout = 100ms});
   const auto start = std::chrono::steady_clock::now();
   CHECK(error_of([&] { test.readline(); }) == std::errc::timed_out);
   CHECK(error_of([&] { test.wait(); }) == std::errc::timed_out);

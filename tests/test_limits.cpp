@@ -6,15 +6,12 @@
 // stopping twice is safe.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,13 +21,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <future>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include <asio/error.hpp>
@@ -48,6 +43,8 @@
 #include <socketserver/thread_pool_mixin.hpp>
 #include <socketserver/threading_servers.hpp>
 
+#include "echo_handlers.hpp"
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -58,40 +55,23 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The longest a test waits for an event that should come at once.
-constexpr auto bound = 5s;
+using test::bound;
 // How late a deadline may be met: generous, for sanitizer builds on two busy cores.
 constexpr auto slack = 2s;
 
-// Waits, boundedly, until `done` holds.
-template <class Predicate>
-bool eventually(Predicate done) {
-  const auto deadline = Clock::now() + bound;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) wfile.write(*line);
-  }
-};
+// Checks that what began at `start` ended at its `deadline`: not before, and within `slack`.
+void check_ended_at(Clock::time_point start, socketserver::Seconds deadline) {
+  const double elapsed = seconds_since(start);
+  CHECK(elapsed >= deadline.count());
+  CHECK(elapsed < (deadline + slack).count());
+}
 
-struct AsyncEcho : socketserver::AsyncStreamRequestHandler {
-  asio::awaitable<void> handle() override {
-    while (auto line = co_await rfile.readline()) co_await wfile.write(*line);
-  }
-};
-
-using Threading = socketserver::ThreadingTCPServer<Echo>;
-using Pool = socketserver::ThreadPoolMixIn<socketserver::TCPServer<Echo>>;
-using Forking = socketserver::ForkingTCPServer<Echo>;
-using Async = socketserver::AsyncTCPServer<AsyncEcho>;
+using Threading = socketserver::ThreadingTCPServer<test::LineEcho>;
+using Pool = socketserver::ThreadPoolMixIn<socketserver::TCPServer<test::LineEcho>>;
+using Forking = socketserver::ForkingTCPServer<test::LineEcho>;
+using Async = socketserver::AsyncTCPServer<test::AsyncLineEcho>;
 
 // Two event loops for the async server; a short drain, so that a test that fails with a
 // connection still open ends soon all the same.
@@ -101,87 +81,14 @@ void configure(Server& server) {
   server.limits.drain_timeout = 3s;
 }
 
-// The server's log lines, from every thread.
-class LogLines {
- public:
-  void attach(socketserver::Logger& logger, LogLevel level = LogLevel::info) {
-    logger.level = level;
-    logger.sink = [this](LogLevel line_level, LogCategory category, std::string_view line) {
-      std::lock_guard lock(mutex_);
-      lines_.emplace_back(line_level, category, std::string(line));
-    };
-  }
-  bool contains(LogCategory category, std::string_view text) const {
-    std::lock_guard lock(mutex_);
-    return std::any_of(lines_.begin(), lines_.end(), [&](const auto& line) {
-      return std::get<1>(line) == category && std::get<2>(line).find(text) != std::string::npos;
-    });
-  }
-  std::string dump() const {
-    std::lock_guard lock(mutex_);
-    std::string all;
-    for (const auto& line : lines_) {
-      all += std::string(socketserver::to_string(std::get<1>(line))) + " " +
-             std::string(socketserver::to_string(std::get<0>(line))) + ": " + std::get<2>(line) + "\n";
-    }
-    return all;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::tuple<LogLevel, LogCategory, std::string>> lines_;
-};
-
-// serve_forever() on a thread, for tests where something other than shutdown() (a signal) ends
-// it. The destructor stops it if it still runs; server_close() is the test's.
-class Serving {
- public:
-  explicit Serving(socketserver::BaseServer& server)
-      : server_(server), done_(std::async(std::launch::async, [&server] { server.serve_forever(10ms); })) {}
-  Serving(const Serving&) = delete;
-  Serving& operator=(const Serving&) = delete;
-  ~Serving() {
-    if (!done_.valid()) return;  // returns_within() has seen it return
-    if (done_.wait_for(0s) != std::future_status::ready) server_.shutdown();
-    done_.wait();
-  }
-  // Whether serve_forever() returned (without an exception) within `limit`.
-  bool returns_within(std::chrono::milliseconds limit) {
-    if (done_.wait_for(limit) != std::future_status::ready) return false;
-    done_.get();
-    return true;
-  }
-
- private:
-  socketserver::BaseServer& server_;
-  std::future<void> done_;
-};
-
-sockaddr_in ipv4(const std::string& host, std::uint16_t port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) test::fail("inet_pton");
-  return address;
-}
-
 bool connection_ended(int error) { return error == ECONNRESET || error == EPIPE; }
 
-// A blocking IPv4 client with timeouts. The socket is made at construction, optionally bound
-// to a source address, and connected later: the descriptor test makes its sockets before it
-// takes every descriptor away.
-class Peer {
+// A test::Client over IPv4 that can be made before it connects (the descriptor test makes its
+// sockets before it takes every descriptor away), bound to a source address, and that says how
+// the server ended the connection.
+class Peer : public test::Client {
  public:
-  explicit Peer(const char* source = nullptr) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    if (!fd_) test::fail("socket");
-    const timeval tv{test::io_timeout_seconds, 0};
-    ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (source != nullptr) {
-      const sockaddr_in own = ipv4(source, 0);
-      if (::bind(fd(), reinterpret_cast<const sockaddr*>(&own), sizeof own) < 0) test::fail("bind");
-    }
-  }
+  explicit Peer(const char* source = nullptr) : Client(Client::unconnected(source)) {}
   Peer(Peer&&) noexcept = default;
   Peer& operator=(Peer&&) noexcept = default;
   Peer(const Peer&) = delete;
@@ -193,38 +100,14 @@ class Peer {
     peer.connect_to(server);
     return peer;
   }
-  void connect_to(const Address& server) {
-    const sockaddr_in to = ipv4(server.host(), server.port());
-    if (::connect(fd(), reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0) test::fail("connect");
-  }
 
-  int fd() const { return fd_.get(); }
   // Shuts the connection down first: a forked child of this process (a ForkingTCPServer's)
   // holds a copy of the descriptor, which close() alone would leave open.
   void close() {
-    if (fd_) ::shutdown(fd(), SHUT_RDWR);
-    fd_.reset();
+    if (fd() >= 0) ::shutdown(fd(), SHUT_RDWR);
+    Client::close();
   }
 
-  void send(std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0) test::fail("send");
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  // Up to and including "\n"; what came before the end of the stream; throws on errors.
-  std::string recv_line() {
-    std::string line;
-    char c;
-    for (;;) {
-      const ssize_t got = ::recv(fd(), &c, 1, 0);
-      if (got < 0) test::fail("recv");
-      if (got == 0) return line;
-      line += c;
-      if (c == '\n') return line;
-    }
-  }
   // Sends a line and reads the reply; std::nullopt when the server has closed the connection.
   std::optional<std::string> exchange(std::string_view line) {
     try {
@@ -268,15 +151,15 @@ class Peer {
     if (n < 0) test::fail("poll");
     return n == 1;
   }
-
- private:
-  socketserver::detail::FileDescriptor fd_;
 };
 
 bool can_bind(const char* host) {
-  socketserver::detail::FileDescriptor fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const sockaddr_in own = ipv4(host, 0);
-  return fd && ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&own), sizeof own) == 0;
+  try {
+    (void)test::Client::unconnected(host);
+    return true;
+  } catch (const std::system_error&) {
+    return false;
+  }
 }
 
 // A client that never reads, and a handler that writes 64 MiB to it in 4000-byte writes
@@ -341,13 +224,20 @@ struct AsyncFlood : socketserver::AsyncStreamRequestHandler {
 using ThreadingFlood = socketserver::ThreadingTCPServer<Flood>;
 using AsyncFloodServer = socketserver::AsyncTCPServer<AsyncFlood>;
 
+// `wanted` connections, or `fallback` where the descriptor limit cannot be raised for `wanted`.
+std::size_t connections_allowed(std::size_t wanted, std::size_t fallback) {
+  if (test::raise_open_file_limit(4 * wanted + 100)) return wanted;
+  WARN("the descriptor limit is too low for " << wanted << " connections: using " << fallback);
+  return fallback;
+}
+
 // Slowloris: `count` connections each send one byte every 100 ms and never a newline, while a
 // normal client exchanges a line every 50 ms. Every slow one must be closed between
 // read_timeout and read_timeout + slack after its first byte; every normal reply must come
 // within a second.
 template <class Server>
 void check_slowloris(std::size_t count, bool server_counts) {
-  LogLines log;
+  test::LogCapture log;
   Server server({"127.0.0.1", 0});
   configure(server);
   const auto read_timeout = 500ms;
@@ -409,7 +299,7 @@ void check_slowloris(std::size_t count, bool server_counts) {
   CHECK(latest < 0.5 + std::chrono::duration<double>(slack).count());
   CHECK(normal.exchange("still here\n") == "still here\n");
   if (server_counts) {
-    CHECK(eventually([&] { return server.stats().timed_out == count; }));
+    CHECK(test::eventually([&] { return server.stats().timed_out == count; }));
     CHECK(log.contains(LogCategory::security, "read timeout"));
   }
 }
@@ -477,11 +367,30 @@ class NoDescriptorsLeft {
   }
 };
 
+void send_sigterm() { REQUIRE(::kill(::getpid(), SIGTERM) == 0); }
+
+// A request that never finishes, then `stop()` ends serve_forever(): server_close() must cut
+// the request at the server's drain_timeout.
+template <class Server, class Stop>
+void check_cut_at_drain_timeout(Server& server, test::Serving& serving, Stop stop) {
+  Peer stuck = Peer::connect(server.server_address());
+  stuck.send("partial");  // and nothing more
+  REQUIRE(test::eventually([&] { return server.stats().active == 1; }));
+  stop();
+  REQUIRE(serving.returns_within(bound));
+
+  const auto start = Clock::now();
+  server.server_close();
+  check_ended_at(start, *server.limits.drain_timeout);
+  CHECK(stuck.wait_closed());
+  CHECK(server.stats().cut == 1);
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("first_byte_timeout closes a client that sends nothing", "[limits][timeout]", Threading, Pool,
                    Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.first_byte_timeout = 300ms;
@@ -491,21 +400,19 @@ TEMPLATE_TEST_CASE("first_byte_timeout closes a client that sends nothing", "[li
   const auto start = Clock::now();
   Peer silent = Peer::connect(server.server_address());
   REQUIRE(silent.wait_closed());
-  const double elapsed = seconds_since(start);
-  CHECK(elapsed >= 0.3);
-  CHECK(elapsed < 0.3 + 2.0);
-  REQUIRE(eventually([&] { return server.stats().timed_out == 1; }));
+  check_ended_at(start, 300ms);
+  REQUIRE(test::eventually([&] { return server.stats().timed_out == 1; }));
   INFO(log.dump());
   CHECK(log.contains(LogCategory::security, "first-byte timeout"));
   // The access line comes last, once the connection is counted.
-  CHECK(eventually([&] {
+  CHECK(test::eventually([&] {
     return log.contains(LogCategory::access, "0 bytes in, 0 bytes out: no data within the first-byte timeout");
   }));
 }
 
 TEMPLATE_TEST_CASE("idle_timeout closes a silent client between requests, not a talking one", "[limits][timeout]",
                    Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.idle_timeout = 400ms;
@@ -516,10 +423,8 @@ TEMPLATE_TEST_CASE("idle_timeout closes a silent client between requests, not a 
   Peer quiet = Peer::connect(server.server_address());
   REQUIRE(quiet.exchange("one\n") == "one\n");
   REQUIRE(quiet.wait_closed());
-  const double elapsed = seconds_since(start);
-  CHECK(elapsed >= 0.4);
-  CHECK(elapsed < 0.4 + 2.0);
-  REQUIRE(eventually([&] { return server.stats().timed_out == 1; }));
+  check_ended_at(start, 400ms);
+  REQUIRE(test::eventually([&] { return server.stats().timed_out == 1; }));
   CHECK(log.contains(LogCategory::security, "idle timeout"));
 
   // A line every 100 ms for 1 s: far longer than idle_timeout in all, never idle that long.
@@ -538,22 +443,12 @@ TEMPLATE_TEST_CASE("idle_timeout closes a silent client between requests, not a 
 
 TEST_CASE("read_timeout: 200 slowloris connections to a ThreadingTCPServer are closed while a normal client is served",
           "[limits][timeout][slowloris]") {
-  std::size_t count = 200;
-  if (!test::raise_open_file_limit(4 * count + 100)) {
-    WARN("the descriptor limit is too low for 200 connections: using 50");
-    count = 50;
-  }
-  check_slowloris<Threading>(count, true);
+  check_slowloris<Threading>(connections_allowed(200, 50), true);
 }
 
 TEST_CASE("read_timeout: 500 slowloris connections to an AsyncTCPServer are closed while a normal client is served",
           "[limits][timeout][slowloris]") {
-  std::size_t count = 500;
-  if (!test::raise_open_file_limit(4 * count + 100)) {
-    WARN("the descriptor limit is too low for 500 connections: using 100");
-    count = 100;
-  }
-  check_slowloris<Async>(count, true);
+  check_slowloris<Async>(connections_allowed(500, 100), true);
 }
 
 TEST_CASE("read_timeout: 20 slowloris connections to a ForkingTCPServer are closed while a normal client is served",
@@ -567,7 +462,7 @@ TEMPLATE_TEST_CASE("write_timeout: a peer that does not read fails the handler's
   flood = &report_promise;
   auto report_future = report_promise.get_future();
   {
-    LogLines log;
+    test::LogCapture log;
     TestType server({"127.0.0.1", 0});
     configure(server);
     server.limits.write_timeout = 300ms;
@@ -576,7 +471,7 @@ TEMPLATE_TEST_CASE("write_timeout: a peer that does not read fails the handler's
 
     Peer reader = Peer::connect(server.server_address());
     reader.send("go\n");  // and never read, until the handler has given up
-    REQUIRE(report_future.wait_for(bound) == std::future_status::ready);
+    REQUIRE(test::ready(report_future));
     const FloodReport report = report_future.get();
     CHECK(report.error == socketserver::errc::write_timeout);
     CHECK(report.written < flood_total);
@@ -586,14 +481,14 @@ TEMPLATE_TEST_CASE("write_timeout: a peer that does not read fails the handler's
     CHECK(report.failed_after < 0.3 + 2.0);
 
     REQUIRE(reader.wait_closed());  // what was sent, then the end of the stream
-    REQUIRE(eventually([&] { return server.stats().timed_out == 1 && server.stats().active == 0; }));
+    REQUIRE(test::eventually([&] { return server.stats().timed_out == 1 && server.stats().active == 0; }));
     CHECK(log.contains(LogCategory::security, "write timeout"));
   }
   flood = nullptr;
 }
 
 TEMPLATE_TEST_CASE("connection_timeout cuts a client that keeps sending", "[limits][timeout]", Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.connection_timeout = 500ms;
@@ -610,17 +505,15 @@ TEMPLATE_TEST_CASE("connection_timeout cuts a client that keeps sending", "[limi
     ++lines;
     std::this_thread::sleep_for(20ms);  // the client's pace
   }
-  const double elapsed = seconds_since(start);
   CHECK(lines >= 3);
-  CHECK(elapsed >= 0.5);
-  CHECK(elapsed < 0.5 + 2.0);
-  REQUIRE(eventually([&] { return server.stats().timed_out == 1; }));
+  check_ended_at(start, 500ms);
+  REQUIRE(test::eventually([&] { return server.stats().timed_out == 1; }));
   CHECK(log.contains(LogCategory::security, "connection timeout"));
 }
 
 TEMPLATE_TEST_CASE("limits.max_line caps readline() for handlers that leave rfile.max_line at 0", "[limits][max_line]",
                    Threading, Pool, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.max_line = 100;
@@ -632,7 +525,7 @@ TEMPLATE_TEST_CASE("limits.max_line caps readline() for handlers that leave rfil
   CHECK(client.exchange(short_line) == short_line);
   const std::string long_line = std::string(199, 'l') + "\n";
   CHECK_FALSE(client.exchange(long_line));  // closed, unanswered
-  REQUIRE(eventually([&] { return server.stats().limit_exceeded == 1; }));
+  REQUIRE(test::eventually([&] { return server.stats().limit_exceeded == 1; }));
   CHECK(server.stats().timed_out == 0);
   CHECK(log.contains(LogCategory::security, "line too long"));
 
@@ -642,7 +535,7 @@ TEMPLATE_TEST_CASE("limits.max_line caps readline() for handlers that leave rfil
 
 TEMPLATE_TEST_CASE("max_connections with Overload::refuse closes the connection past the cap at once",
                    "[limits][max_connections]", Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.max_connections = 2;
@@ -656,13 +549,13 @@ TEMPLATE_TEST_CASE("max_connections with Overload::refuse closes the connection 
   REQUIRE(b.exchange("b\n") == "b\n");
   Peer c = Peer::connect(server.server_address());
   CHECK(c.recv_line().empty());  // the end of the stream, unanswered
-  REQUIRE(eventually([&] { return server.stats().refused == 1; }));
+  REQUIRE(test::eventually([&] { return server.stats().refused == 1; }));
   CHECK(server.stats().accepted == 2);
   CHECK(log.contains(LogCategory::security, "max_connections (2) reached"));
   CHECK(a.exchange("a again\n") == "a again\n");
 
   a.close();  // room again: the next one is served
-  REQUIRE(eventually([&] { return server.stats().active == 1; }));
+  REQUIRE(test::eventually([&] { return server.stats().active == 1; }));
   Peer d = Peer::connect(server.server_address());
   CHECK(d.exchange("d\n") == "d\n");
 }
@@ -694,7 +587,7 @@ TEMPLATE_TEST_CASE("max_connections with Overload::pause leaves the connection p
 
 TEMPLATE_TEST_CASE("max_connections_per_ip refuses a second connection from one address", "[limits][max_connections]",
                    Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.max_connections_per_ip = 1;
@@ -705,7 +598,7 @@ TEMPLATE_TEST_CASE("max_connections_per_ip refuses a second connection from one 
   REQUIRE(first.exchange("first\n") == "first\n");
   Peer second = Peer::connect(server.server_address(), "127.0.0.1");
   CHECK(second.recv_line().empty());
-  REQUIRE(eventually([&] { return server.stats().refused == 1; }));
+  REQUIRE(test::eventually([&] { return server.stats().refused == 1; }));
   CHECK(log.contains(LogCategory::security, "max_connections_per_ip (1)"));
 
   // Another loopback address is another peer (Linux routes all of 127/8 to lo).
@@ -718,14 +611,14 @@ TEMPLATE_TEST_CASE("max_connections_per_ip refuses a second connection from one 
   CHECK(first.exchange("first again\n") == "first again\n");
 
   first.close();  // its slot is free again
-  REQUIRE(eventually([&] { return server.stats().active == 0; }));
+  REQUIRE(test::eventually([&] { return server.stats().active == 0; }));
   Peer third = Peer::connect(server.server_address(), "127.0.0.1");
   CHECK(third.exchange("third\n") == "third\n");
 }
 
 TEMPLATE_TEST_CASE("accept() out of descriptors backs off instead of spinning, then serves again", "[limits][emfile]",
                    Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   log.attach(server.logger, LogLevel::warning);
@@ -737,7 +630,7 @@ TEMPLATE_TEST_CASE("accept() out of descriptors backs off instead of spinning, t
   {
     NoDescriptorsLeft exhausted;
     waiting.connect_to(server.server_address());  // the backlog takes it; accept() cannot
-    REQUIRE(eventually([&] { return server.stats().accept_errors > 0; }));
+    REQUIRE(test::eventually([&] { return server.stats().accept_errors > 0; }));
     const std::uint64_t before = server.stats().accept_errors;
     // A window to measure the rate in: a loop that spins on the readable listening socket
     // fails accept() thousands of times a second; backing off from 10 ms, a handful.
@@ -756,13 +649,13 @@ TEMPLATE_TEST_CASE("accept() out of descriptors backs off instead of spinning, t
 
 TEMPLATE_TEST_CASE("SIGTERM under load: serve_forever() returns, server_close() lets requests in flight finish",
                    "[limits][drain][signals]", Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.drain_timeout = 5s;
   log.attach(server.logger, LogLevel::warning);
   socketserver::ShutdownOnSignals stop(server);
-  Serving serving(server);
+  test::Serving serving(server);
 
   std::vector<Peer> idle, busy;
   for (int i = 0; i < 3; ++i) {
@@ -773,9 +666,9 @@ TEMPLATE_TEST_CASE("SIGTERM under load: serve_forever() returns, server_close() 
     busy.push_back(Peer::connect(server.server_address()));
     busy.back().send("hel");  // in the middle of its first request
   }
-  REQUIRE(eventually([&] { return server.stats().active == 6; }));  // all accepted
+  REQUIRE(test::eventually([&] { return server.stats().active == 6; }));  // all accepted
 
-  REQUIRE(::kill(::getpid(), SIGTERM) == 0);
+  send_sigterm();
   REQUIRE(serving.returns_within(bound));
   CHECK(stop.signal() == SIGTERM);
 
@@ -796,7 +689,7 @@ TEMPLATE_TEST_CASE("SIGTERM under load: serve_forever() returns, server_close() 
   const auto start = Clock::now();
   server.server_close();
   const double elapsed = seconds_since(start);
-  REQUIRE(clients.wait_for(bound) == std::future_status::ready);
+  REQUIRE(test::ready(clients));
   CHECK(clients.get().empty());
   CHECK(elapsed < 5.0);
   const auto stats = server.stats();
@@ -809,27 +702,15 @@ TEMPLATE_TEST_CASE("SIGTERM under load: serve_forever() returns, server_close() 
 
 TEMPLATE_TEST_CASE("SIGTERM, then a request that never finishes is cut at drain_timeout", "[limits][drain][signals]",
                    Threading, Async) {
-  LogLines log;
+  test::LogCapture log;
   TestType server({"127.0.0.1", 0});
   configure(server);
   server.limits.drain_timeout = 300ms;
   log.attach(server.logger, LogLevel::warning);
   socketserver::ShutdownOnSignals stop(server);
-  Serving serving(server);
+  test::Serving serving(server);
 
-  Peer stuck = Peer::connect(server.server_address());
-  stuck.send("partial");  // and nothing more
-  REQUIRE(eventually([&] { return server.stats().active == 1; }));
-  REQUIRE(::kill(::getpid(), SIGTERM) == 0);
-  REQUIRE(serving.returns_within(bound));
-
-  const auto start = Clock::now();
-  server.server_close();
-  const double elapsed = seconds_since(start);
-  CHECK(elapsed >= 0.3);
-  CHECK(elapsed < 0.3 + 2.0);
-  CHECK(stuck.wait_closed());
-  CHECK(server.stats().cut == 1);
+  check_cut_at_drain_timeout(server, serving, send_sigterm);
   CHECK(server.stats().active == 0);
   CHECK(log.contains(LogCategory::server, "cut 1 connection"));
 }
@@ -839,21 +720,9 @@ TEST_CASE("server_close() ends a forked request that never finishes at drain_tim
   configure(server);
   server.limits.drain_timeout = 300ms;
   server.limits.read_timeout = 3s;  // ends the child anyway, should the drain not
-  Serving serving(server);
+  test::Serving serving(server);
 
-  Peer stuck = Peer::connect(server.server_address());
-  stuck.send("partial");
-  REQUIRE(eventually([&] { return server.stats().active == 1; }));
-  server.shutdown();
-  REQUIRE(serving.returns_within(bound));
-
-  const auto start = Clock::now();
-  server.server_close();
-  const double elapsed = seconds_since(start);
-  CHECK(elapsed >= 0.3);
-  CHECK(elapsed < 0.3 + 2.0);
-  CHECK(stuck.wait_closed());
-  CHECK(server.stats().cut == 1);
+  check_cut_at_drain_timeout(server, serving, [&] { server.shutdown(); });
   CHECK(server.active_children.empty());
 }
 
@@ -868,21 +737,9 @@ TEST_CASE("SIGTERM, then a forked request that never finishes is cut at drain_ti
   server.limits.drain_timeout = 300ms;
   server.limits.read_timeout = 3s;  // ends the child anyway, should the drain's SIGTERM not
   socketserver::ShutdownOnSignals stop(server);
-  Serving serving(server);
+  test::Serving serving(server);
 
-  Peer stuck = Peer::connect(server.server_address());
-  stuck.send("partial");
-  REQUIRE(eventually([&] { return server.stats().active == 1; }));
-  REQUIRE(::kill(::getpid(), SIGTERM) == 0);
-  REQUIRE(serving.returns_within(bound));
-
-  const auto start = Clock::now();
-  server.server_close();
-  const double elapsed = seconds_since(start);
-  CHECK(elapsed >= 0.3);
-  CHECK(elapsed < 0.3 + 2.0);
-  CHECK(stuck.wait_closed());
-  CHECK(server.stats().cut == 1);
+  check_cut_at_drain_timeout(server, serving, send_sigterm);
   CHECK(server.active_children.empty());
 }
 
@@ -892,7 +749,7 @@ TEMPLATE_TEST_CASE("stopping a server that never started, or twice, is safe", "[
     TestType server({"127.0.0.1", 0});
     server.shutdown();
     {
-      Serving serving(server);
+      test::Serving serving(server);
       CHECK(serving.returns_within(bound));
     }
     server.server_close();
@@ -908,7 +765,7 @@ TEMPLATE_TEST_CASE("stopping a server that never started, or twice, is safe", "[
     TestType server({"127.0.0.1", 0});
     configure(server);
     {
-      Serving serving(server);
+      test::Serving serving(server);
       Peer client = Peer::connect(server.server_address());
       CHECK(client.exchange("hello\n") == "hello\n");
       client.close();

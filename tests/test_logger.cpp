@@ -7,13 +7,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -21,17 +18,20 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/logger.hpp>
-#include <socketserver/stream_request_handler.hpp>
 #include <socketserver/threading_servers.hpp>
 
+#include "echo_handlers.hpp"
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
-using namespace std::chrono_literals;
 using socketserver::LogCategory;
 using socketserver::Logger;
 using socketserver::LogLevel;
 
 namespace {
+
+using Line = test::LogCapture::Line;
+using Server = socketserver::ThreadingTCPServer<test::RaisingLineEcho>;
 
 // Counts how often fmt formats it: a dropped line must not be formatted at all.
 struct Counted {};
@@ -47,65 +47,6 @@ struct fmt::formatter<Counted> : fmt::formatter<std::string_view> {
     return fmt::formatter<std::string_view>::format("counted", ctx);
   }
 };
-
-namespace {
-
-constexpr auto bound = 5s;
-
-template <class Predicate>
-bool eventually(Predicate done) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-struct Line {
-  LogLevel level;
-  LogCategory category;
-  std::string text;
-};
-
-// A sink that keeps every line, from any thread.
-class Lines {
- public:
-  Logger::Sink sink() {
-    return [this](LogLevel level, LogCategory category, std::string_view text) {
-      std::lock_guard lock(mutex_);
-      lines_.push_back({level, category, std::string(text)});
-    };
-  }
-  std::vector<Line> get() const {
-    std::lock_guard lock(mutex_);
-    return lines_;
-  }
-  std::vector<Line> of(LogCategory category) const {
-    std::vector<Line> matching;
-    for (const Line& line : get()) {
-      if (line.category == category) matching.push_back(line);
-    }
-    return matching;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Line> lines_;
-};
-
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) {
-      if (*line == "raise\n") throw std::runtime_error("raised by the handler");
-      wfile.write(*line);
-    }
-  }
-};
-
-using Server = socketserver::ThreadingTCPServer<Echo>;
-
-}  // namespace
 
 TEST_CASE("lines below the level are dropped before they are formatted", "[logger]") {
   Logger logger;
@@ -128,7 +69,7 @@ TEST_CASE("lines below the level are dropped before they are formatted", "[logge
 TEST_CASE("the sink receives the level, the category and the formatted message", "[logger]") {
   Logger logger;
   logger.level = LogLevel::debug;
-  Lines lines;
+  test::LogCapture lines;
   logger.sink = lines.sink();
 
   logger.log(LogLevel::debug, LogCategory::access, "{} + {} = {}", 1, 2, 3);
@@ -215,7 +156,7 @@ TEST_CASE("levels and categories have their names", "[logger]") {
 }
 
 TEST_CASE("a ThreadingTCPServer writes one access line per connection at level info", "[logger][access][tcp]") {
-  Lines lines;
+  test::LogCapture lines;
   Server server({"127.0.0.1", 0});
   server.logger.level = LogLevel::info;
   server.logger.sink = lines.sink();
@@ -237,7 +178,7 @@ TEST_CASE("a ThreadingTCPServer writes one access line per connection at level i
     client.close();
     expected.emplace_back(peer, in, out);
   }
-  REQUIRE(eventually([&] { return lines.of(LogCategory::access).size() == 2; }));
+  REQUIRE(test::eventually([&] { return lines.of(LogCategory::access).size() == 2; }));
 
   const auto access = lines.of(LogCategory::access);
   for (const auto& [peer, in, out] : expected) {
@@ -264,7 +205,7 @@ TEST_CASE("a ThreadingTCPServer writes one access line per connection at level i
 }
 
 TEST_CASE("at the default level a server writes no access line", "[logger][access][tcp]") {
-  Lines lines;
+  test::LogCapture lines;
   Server server({"127.0.0.1", 0});
   server.logger.sink = lines.sink();
   {
@@ -273,14 +214,14 @@ TEST_CASE("at the default level a server writes no access line", "[logger][acces
     client.send("hello\n");
     CHECK(client.recv_line() == "hello\n");
     client.close();
-    REQUIRE(eventually([&] { return server.stats().active == 0; }));
+    REQUIRE(test::eventually([&] { return server.stats().active == 0; }));
   }
   CHECK(lines.get().empty());
 }
 
 TEST_CASE("a handler's exception is a server error naming the peer, and the close reason of its access line",
           "[logger][access][tcp]") {
-  Lines lines;
+  test::LogCapture lines;
   Server server({"127.0.0.1", 0});
   server.logger.level = LogLevel::info;
   server.logger.sink = lines.sink();
@@ -290,7 +231,7 @@ TEST_CASE("a handler's exception is a server error naming the peer, and the clos
   const std::string peer = test::socket_name(client.fd()).to_string();
   client.send("raise\n");
   CHECK(client.recv_all().empty());
-  REQUIRE(eventually([&] { return lines.of(LogCategory::access).size() == 1; }));
+  REQUIRE(test::eventually([&] { return lines.of(LogCategory::access).size() == 1; }));
 
   const auto errors = lines.of(LogCategory::server);
   REQUIRE(errors.size() == 1);

@@ -15,40 +15,7 @@
 
 using namespace std::chrono_literals;
 using socketserver::MemoryPipe;
-
-namespace {
-
-// The longest any test waits for an event that should come at once.
-constexpr auto bound = 5s;
-
-template <class T>
-bool ready(std::future<T>& f) {
-  return f.wait_for(bound) == std::future_status::ready;
-}
-
-// The error code a call throws as std::system_error, or an empty one.
-template <class Call>
-std::error_code error_of(Call call) {
-  try {
-    call();
-  } catch (const std::system_error& e) {
-    return e.code();
-  }
-  return {};
-}
-
-// Reads exactly `n` bytes (fewer only at end of stream).
-std::string read_exactly(socketserver::ByteStream& stream, std::size_t n) {
-  std::string data;
-  while (data.size() < n) {
-    const std::string part = stream.recv(n - data.size());
-    if (part.empty()) break;
-    data += part;
-  }
-  return data;
-}
-
-}  // namespace
+using test::bound;
 
 TEST_CASE("MemoryPipe: what one end writes the other reads, both ways", "[testing][memory_pipe]") {
   MemoryPipe pipe;
@@ -74,7 +41,7 @@ TEST_CASE("MemoryPipe: a blocked read is woken by a write from the other thread"
   });
   reading.get_future().wait();
   pipe.client->sendall("wake up");
-  REQUIRE(ready(got));
+  REQUIRE(test::ready(got));
   CHECK(got.get() == "wake up");
 }
 
@@ -93,7 +60,7 @@ TEST_CASE("MemoryPipe: a large transfer through a small capacity arrives whole a
     CHECK(part.size() <= 1000);
     got += part;
   }
-  REQUIRE(ready(writer));
+  REQUIRE(test::ready(writer));
   writer.get();
   CHECK(got == data);
 }
@@ -110,7 +77,7 @@ TEST_CASE("MemoryPipe: shutdown_write ends the stream after the buffered data, a
   CHECK(pipe.server->recv(100).empty());  // end of stream stays
   pipe.server->sendall("reply");
   CHECK(pipe.client->recv(100) == "reply");
-  CHECK(error_of([&] { pipe.client->sendall("more"); }) == std::errc::broken_pipe);
+  CHECK(test::error_of([&] { pipe.client->sendall("more"); }) == std::errc::broken_pipe);
 }
 
 TEST_CASE("MemoryPipe: a blocked read sees end of stream when the peer shuts down", "[testing][memory_pipe]") {
@@ -123,7 +90,7 @@ TEST_CASE("MemoryPipe: a blocked read sees end of stream when the peer shuts dow
   });
   reading.get_future().wait();
   pipe.client->shutdown_write();
-  REQUIRE(ready(got));
+  REQUIRE(test::ready(got));
   CHECK(got.get().empty());
 }
 
@@ -143,14 +110,14 @@ TEST_CASE("MemoryPipe: a read times out with timed_out, and a zero timeout does 
   SECTION("a timeout") {
     pipe.server->set_timeout(100ms);
     const auto start = std::chrono::steady_clock::now();
-    CHECK(error_of([&] { pipe.server->recv(100); }) == std::errc::timed_out);
+    CHECK(test::error_of([&] { pipe.server->recv(100); }) == std::errc::timed_out);
     const auto waited = std::chrono::steady_clock::now() - start;
     CHECK(waited >= 100ms);
     CHECK(waited < bound);
   }
   SECTION("zero") {
     pipe.server->set_timeout(0s);
-    CHECK(error_of([&] { pipe.server->recv(100); }) == std::errc::timed_out);
+    CHECK(test::error_of([&] { pipe.server->recv(100); }) == std::errc::timed_out);
     pipe.client->sendall("x");
     CHECK(pipe.server->recv(100) == "x");  // data there: no wait needed
   }
@@ -172,9 +139,9 @@ TEST_CASE("MemoryPipe: a writer blocks while the capacity is full and resumes wh
   auto writer = std::async(std::launch::async, [&] { pipe.client->sendall("efgh"); });
   // Nothing reads yet: the writer must still be waiting.
   CHECK(writer.wait_for(50ms) == std::future_status::timeout);
-  CHECK(read_exactly(*pipe.server, 4) == "abcd");
-  CHECK(read_exactly(*pipe.server, 4) == "efgh");
-  REQUIRE(ready(writer));
+  CHECK(test::recv_exact(*pipe.server, 4) == "abcd");
+  CHECK(test::recv_exact(*pipe.server, 4) == "efgh");
+  REQUIRE(test::ready(writer));
   writer.get();
 }
 
@@ -184,14 +151,14 @@ TEST_CASE("MemoryPipe: a write to a full pipe times out when the peer never read
   SECTION("a timeout") {
     pipe.client->set_timeout(100ms);
     const auto start = std::chrono::steady_clock::now();
-    CHECK(error_of([&] { pipe.client->sendall("more"); }) == std::errc::timed_out);
+    CHECK(test::error_of([&] { pipe.client->sendall("more"); }) == std::errc::timed_out);
     const auto waited = std::chrono::steady_clock::now() - start;
     CHECK(waited >= 100ms);
     CHECK(waited < bound);
   }
   SECTION("zero") {
     pipe.client->set_timeout(0s);
-    CHECK(error_of([&] { pipe.client->sendall("more"); }) == std::errc::timed_out);
+    CHECK(test::error_of([&] { pipe.client->sendall("more"); }) == std::errc::timed_out);
   }
   CHECK(pipe.server->available() == 4);  // the timed-out write added nothing
 }
@@ -201,22 +168,22 @@ TEST_CASE("MemoryPipe: a write after the peer closed is EPIPE, also one that was
   pipe.client->set_timeout(bound);
   SECTION("closed before the write") {
     pipe.server->close();
-    CHECK(error_of([&] { pipe.client->sendall("x"); }) == std::errc::broken_pipe);
+    CHECK(test::error_of([&] { pipe.client->sendall("x"); }) == std::errc::broken_pipe);
   }
   SECTION("destroyed before the write") {
     pipe.server.reset();
-    CHECK(error_of([&] { pipe.client->sendall("x"); }) == std::errc::broken_pipe);
+    CHECK(test::error_of([&] { pipe.client->sendall("x"); }) == std::errc::broken_pipe);
   }
   SECTION("closed while the write waits for room") {
     pipe.client->sendall("full");
     std::promise<void> writing;
     auto writer = std::async(std::launch::async, [&] {
       writing.set_value();
-      return error_of([&] { pipe.client->sendall("more"); });
+      return test::error_of([&] { pipe.client->sendall("more"); });
     });
     writing.get_future().wait();
     pipe.server->close();
-    REQUIRE(ready(writer));
+    REQUIRE(test::ready(writer));
     CHECK(writer.get() == std::errc::broken_pipe);
   }
 }
@@ -229,18 +196,18 @@ TEST_CASE("MemoryPipe: an end's own close() makes its reads and writes EBADF and
     pipe.client->sendall("unread");
     pipe.server->close();
     pipe.server->close();  // idempotent
-    CHECK(error_of([&] { pipe.server->recv(100); }) == std::errc::bad_file_descriptor);
-    CHECK(error_of([&] { pipe.server->sendall("x"); }) == std::errc::bad_file_descriptor);
+    CHECK(test::error_of([&] { pipe.server->recv(100); }) == std::errc::bad_file_descriptor);
+    CHECK(test::error_of([&] { pipe.server->sendall("x"); }) == std::errc::bad_file_descriptor);
   }
   SECTION("during a read") {
     std::promise<void> reading;
     auto reader = std::async(std::launch::async, [&] {
       reading.set_value();
-      return error_of([&] { pipe.server->recv(100); });
+      return test::error_of([&] { pipe.server->recv(100); });
     });
     reading.get_future().wait();
     pipe.server->close();
-    REQUIRE(ready(reader));
+    REQUIRE(test::ready(reader));
     CHECK(reader.get() == std::errc::bad_file_descriptor);
   }
 }

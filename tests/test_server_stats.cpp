@@ -11,21 +11,19 @@
 #include <cstdint>
 #include <future>
 #include <numeric>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include <socketserver/async_stream_request_handler.hpp>
 #include <socketserver/async_tcp_server.hpp>
 #include <socketserver/forking_servers.hpp>
 #include <socketserver/server_stats.hpp>
-#include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 #include <socketserver/thread_pool_mixin.hpp>
 #include <socketserver/threading_servers.hpp>
 
+#include "echo_handlers.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -33,39 +31,9 @@ using socketserver::ServerStats;
 
 namespace {
 
-constexpr auto bound = 5s;
-
-template <class Predicate>
-bool eventually(Predicate done) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// Echoes lines; "raise\n" throws.
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) {
-      if (*line == "raise\n") throw std::runtime_error("raised by the handler");
-      wfile.write(*line);
-    }
-  }
-};
-
-struct AsyncEcho : socketserver::AsyncStreamRequestHandler {
-  asio::awaitable<void> handle() override {
-    while (auto line = co_await rfile.readline()) {
-      if (*line == "raise\n") throw std::runtime_error("raised by the handler");
-      co_await wfile.write(*line);
-    }
-  }
-};
-
+using Echo = test::RaisingLineEcho;
 using Threading = socketserver::ThreadingTCPServer<Echo>;
-using Async = socketserver::AsyncTCPServer<AsyncEcho>;
+using Async = socketserver::AsyncTCPServer<test::AsyncRaisingLineEcho>;
 
 template <class Server>
 void configure(Server& server) {
@@ -123,13 +91,13 @@ TEMPLATE_TEST_CASE("stats() counts accepted and active connections", "[stats]", 
 
   // A closing connection leaves `active` first; its bytes and duration are added after.
   clients[0].close();
-  REQUIRE(eventually([&] { return closed_connections(server.stats()) == 1; }));
+  REQUIRE(test::eventually([&] { return closed_connections(server.stats()) == 1; }));
   CHECK(server.stats().active == 2);
   CHECK(server.stats().accepted == 3);
 
   clients[1].close();
   clients[2].close();
-  REQUIRE(eventually([&] { return closed_connections(server.stats()) == 3; }));
+  REQUIRE(test::eventually([&] { return closed_connections(server.stats()) == 3; }));
   const ServerStats stats = server.stats();
   CHECK(stats.accepted == 3);
   CHECK(closed_connections(stats) == 3);
@@ -157,7 +125,7 @@ TEMPLATE_TEST_CASE("bytes_in and bytes_out match the bytes exchanged, once the c
 
   a.close();
   b.close();
-  REQUIRE(eventually([&] { return closed_connections(server.stats()) == 2; }));
+  REQUIRE(test::eventually([&] { return closed_connections(server.stats()) == 2; }));
   const ServerStats stats = server.stats();
   CHECK(stats.bytes_in == sent);
   CHECK(stats.bytes_out == received);
@@ -180,7 +148,7 @@ TEMPLATE_TEST_CASE("the durations histogram counts every closed connection once,
     exchange(client, "long\n", sent, received);
     std::this_thread::sleep_for(150ms);  // the connection's age: it lives past the 0.1 s bound
   }
-  REQUIRE(eventually([&] { return closed_connections(server.stats()) == 5; }));
+  REQUIRE(test::eventually([&] { return closed_connections(server.stats()) == 5; }));
   const ServerStats stats = server.stats();
   CHECK(stats.active == 0);
   CHECK(stats.accepted == 5);
@@ -201,9 +169,9 @@ TEMPLATE_TEST_CASE("errors counts a handler that throws", "[stats]", Threading, 
   auto bad = test::Client::connect(server.server_address());
   bad.send("raise\n");
   CHECK(bad.recv_all().empty());  // closed, unanswered
-  REQUIRE(eventually([&] { return server.stats().errors == 1; }));
+  REQUIRE(test::eventually([&] { return server.stats().errors == 1; }));
   good.close();
-  REQUIRE(eventually([&] { return closed_connections(server.stats()) == 2; }));
+  REQUIRE(test::eventually([&] { return closed_connections(server.stats()) == 2; }));
   const ServerStats stats = server.stats();
   CHECK(stats.errors == 1);
   CHECK(stats.timed_out == 0);
@@ -228,7 +196,7 @@ TEST_CASE("refused counts the requests a full ThreadPoolMixIn refuses", "[stats]
   exchange(busy, "holds the only worker\n", sent, received);
   auto refused = test::Client::connect(server.server_address());
   CHECK(refused.recv_all().empty());
-  REQUIRE(eventually([&] { return server.stats().refused == 1; }));
+  REQUIRE(test::eventually([&] { return server.stats().refused == 1; }));
   CHECK(server.refused() == 1);
   exchange(busy, "still served\n", sent, received);
 }
@@ -245,7 +213,7 @@ TEST_CASE("a forking server's parent counts connections, not their bytes", "[sta
     client.shutdown_write();  // the child holds a copy of this descriptor: close() alone is not the end
     CHECK(client.recv_all().empty());
   }
-  REQUIRE(eventually([&] { return closed_connections(server.stats()) == 2; }));  // reaped
+  REQUIRE(test::eventually([&] { return closed_connections(server.stats()) == 2; }));  // reaped
   const ServerStats stats = server.stats();
   CHECK(stats.accepted == 2);
   CHECK(closed_connections(stats) == 2);

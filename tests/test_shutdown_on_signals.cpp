@@ -7,77 +7,28 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <future>
-#include <mutex>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
-#include <socketserver/async_stream_request_handler.hpp>
 #include <socketserver/async_tcp_server.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/shutdown_on_signals.hpp>
-#include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 #include <socketserver/threading_servers.hpp>
 
+#include "echo_handlers.hpp"
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
-using namespace std::chrono_literals;
-using socketserver::LogCategory;
 using socketserver::LogLevel;
 
 namespace {
 
-constexpr auto bound = 5s;
-
-struct Echo : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) wfile.write(*line);
-  }
-};
-
-struct AsyncEcho : socketserver::AsyncStreamRequestHandler {
-  asio::awaitable<void> handle() override {
-    while (auto line = co_await rfile.readline()) co_await wfile.write(*line);
-  }
-};
-
-using Plain = socketserver::TCPServer<Echo>;
-using Threading = socketserver::ThreadingTCPServer<Echo>;
-using Async = socketserver::AsyncTCPServer<AsyncEcho>;
-
-// serve_forever() on a thread of its own, whose id it records; stopped by a signal, or by the
-// destructor if none came.
-class Serving {
- public:
-  explicit Serving(socketserver::BaseServer& server)
-      : server_(server), done_(std::async(std::launch::async, [this] {
-          thread_id_ = std::this_thread::get_id();
-          server_.serve_forever(10ms);
-        })) {}
-  Serving(const Serving&) = delete;
-  Serving& operator=(const Serving&) = delete;
-  ~Serving() {
-    if (!done_.valid()) return;
-    if (done_.wait_for(0s) != std::future_status::ready) server_.shutdown();
-    done_.wait();
-  }
-  bool returns_within(std::chrono::milliseconds limit) {
-    if (done_.wait_for(limit) != std::future_status::ready) return false;
-    done_.get();
-    return true;
-  }
-  // Valid once returns_within() has returned true.
-  std::thread::id thread_id() const { return thread_id_; }
-
- private:
-  socketserver::BaseServer& server_;
-  std::thread::id thread_id_;
-  std::future<void> done_;
-};
+using test::bound;
+using Plain = socketserver::TCPServer<test::LineEcho>;
+using Threading = socketserver::ThreadingTCPServer<test::LineEcho>;
+using Async = socketserver::AsyncTCPServer<test::AsyncLineEcho>;
 
 // The current disposition of a signal.
 void (*disposition(int signo))(int) {
@@ -86,34 +37,14 @@ void (*disposition(int signo))(int) {
   return action.sa_handler;
 }
 
-// The server's log lines.
-class Lines {
- public:
-  void attach(socketserver::Logger& logger) {
-    logger.sink = [this](LogLevel level, LogCategory category, std::string_view text) {
-      std::lock_guard lock(mutex_);
-      lines_.push_back(std::string(socketserver::to_string(category)) + " " +
-                       std::string(socketserver::to_string(level)) + ": " + std::string(text));
-    };
-  }
-  std::vector<std::string> get() const {
-    std::lock_guard lock(mutex_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
-
 }  // namespace
 
 TEMPLATE_TEST_CASE("SIGINT or SIGTERM stops serve_forever(), signal() says which, on_signal runs on the serving thread",
                    "[signals]", Plain, Threading, Async) {
   const int signo = GENERATE(SIGINT, SIGTERM);
-  Lines lines;
+  test::LogCapture lines;
   TestType server({"127.0.0.1", 0});
-  lines.attach(server.logger);
+  server.logger.sink = lines.sink();
   socketserver::ShutdownOnSignals stop(server);
   CHECK(stop.signal() == 0);
   std::thread::id callback_thread;
@@ -128,7 +59,7 @@ TEMPLATE_TEST_CASE("SIGINT or SIGTERM stops serve_forever(), signal() says which
   CHECK(disposition(SIGINT) != SIG_DFL);
   CHECK(disposition(SIGTERM) != SIG_DFL);
 
-  Serving serving(server);
+  test::Serving serving(server);
   {
     auto client = test::Client::connect(server.server_address());  // it serves until the signal
     client.send("before\n");
@@ -140,7 +71,7 @@ TEMPLATE_TEST_CASE("SIGINT or SIGTERM stops serve_forever(), signal() says which
   CHECK(callbacks == 1);
   CHECK(callback_signal == signo);
   CHECK(callback_thread == serving.thread_id());
-  CHECK(lines.get() ==
+  CHECK(lines.strings() ==
         std::vector<std::string>{"server warning: signal " + std::to_string(signo) + " received: shutting down"});
 
   // After the first signal both have their default action again: a second one would end the
@@ -155,7 +86,7 @@ TEST_CASE("a signal that comes before serve_forever() stops it as soon as it run
   server.logger.level = LogLevel::off;
   socketserver::ShutdownOnSignals stop(server);
   REQUIRE(::kill(::getpid(), SIGTERM) == 0);  // asio keeps it until the serving thread looks
-  Serving serving(server);
+  test::Serving serving(server);
   REQUIRE(serving.returns_within(bound));
   CHECK(stop.signal() == SIGTERM);
   server.server_close();
@@ -171,7 +102,7 @@ TEST_CASE("the signals given replace SIGINT and SIGTERM", "[signals]") {
   CHECK(disposition(SIGTERM) == sigterm_before);  // not taken
   CHECK(disposition(SIGINT) == sigint_before);
 
-  Serving serving(server);
+  test::Serving serving(server);
   REQUIRE(::kill(::getpid(), SIGUSR1) == 0);
   REQUIRE(serving.returns_within(bound));
   CHECK(stop.signal() == SIGUSR1);
@@ -186,7 +117,7 @@ TEST_CASE("without a signal the server serves on, and shutdown() still stops it"
   bool called = false;
   stop.on_signal = [&](int) { called = true; };
   {
-    Serving serving(server);
+    test::Serving serving(server);
     auto client = test::Client::connect(server.server_address());
     client.send("hello\n");
     CHECK(client.recv_line() == "hello\n");

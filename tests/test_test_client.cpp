@@ -2,7 +2,6 @@
 // host name, a Unix socket, an async server), with every wait bounded by its timeout.
 #include <catch2/catch.hpp>
 
-#include <cctype>
 #include <chrono>
 #include <future>
 #include <string>
@@ -16,6 +15,7 @@
 #include <socketserver/test_client.hpp>
 #include <socketserver/threading_servers.hpp>
 
+#include "echo_handlers.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -23,43 +23,19 @@ using socketserver::TestClient;
 
 namespace {
 
-constexpr auto bound = 5s;
-
-void to_upper(std::string& text) {
-  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-}
-
-struct Upper : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) {
-      to_upper(*line);
-      wfile.write(*line);
-    }
-  }
-};
+using test::bound;
+using Upper = test::UpperEcho;
 
 struct AsyncUpper : socketserver::AsyncStreamRequestHandler {
   asio::awaitable<void> handle() override {
     std::string upper;
     while (auto line = co_await rfile.readline()) {
       upper.assign(*line);
-      to_upper(upper);
+      test::to_upper(upper);
       co_await wfile.write(upper);
     }
   }
 };
-
-// The error code a call throws as std::system_error, or an empty one; `what` gets its message.
-template <class Call>
-std::error_code error_of(Call call, std::string* what = nullptr) {
-  try {
-    call();
-  } catch (const std::system_error& e) {
-    if (what) *what = e.what();
-    return e.code();
-  }
-  return {};
-}
 
 // A line, two pipelined, a partial line ended by shutdown_write(), then end of stream.
 void check_upper_echo(TestClient& client) {
@@ -131,11 +107,11 @@ TEST_CASE("TestClient: readline() throws timed_out within the timeout when the s
   auto client = TestClient::connect(server.server_address(), 200ms);
   client.send("anyone there?\n");
   const auto start = std::chrono::steady_clock::now();
-  CHECK(error_of([&] { client.readline(); }) == std::errc::timed_out);
+  CHECK(test::error_of([&] { client.readline(); }) == std::errc::timed_out);
   const auto waited = std::chrono::steady_clock::now() - start;
   CHECK(waited >= 200ms);
   CHECK(waited < bound);
-  CHECK(error_of([&] { client.read(1); }) == std::errc::timed_out);
+  CHECK(test::error_of([&] { client.read(1); }) == std::errc::timed_out);
   client.close();  // the handler reads end of stream, so server_close() need not wait long
 }
 
@@ -144,14 +120,14 @@ TEST_CASE("TestClient::connect names the step and the address when nothing liste
   SECTION("a Unix path without a server") {
     test::TempDir dir;
     const auto address = socketserver::Address::from_path(dir.path("nobody.sock"));
-    CHECK(error_of([&] { TestClient::connect(address, bound); }, &what) == std::errc::no_such_file_or_directory);
+    CHECK(test::error_of([&] { TestClient::connect(address, bound); }, &what) == std::errc::no_such_file_or_directory);
     CHECK_THAT(what, Catch::Contains("connect " + address.to_string()));
   }
   SECTION("a closed TCP port") {
     socketserver::TCPServer<Upper> server({"127.0.0.1", 0});
     const auto address = server.server_address();
     server.server_close();
-    CHECK(error_of([&] { TestClient::connect(address, bound); }, &what) == std::errc::connection_refused);
+    CHECK(test::error_of([&] { TestClient::connect(address, bound); }, &what) == std::errc::connection_refused);
     CHECK_THAT(what, Catch::Contains("connect " + address.to_string()));
   }
 }

@@ -29,13 +29,7 @@ using socketserver::Request;
 
 namespace {
 
-// The longest any test waits for an event that should come at once.
-constexpr auto bound = 5s;
-
-template <class T>
-bool ready(std::future<T>& f) {
-  return f.wait_for(bound) == std::future_status::ready;
-}
+using test::bound;
 
 // Lets the test hold request "A" until request "B" has been answered.
 struct Concurrency {
@@ -74,7 +68,7 @@ void check_two_at_once(Server& server, const test::TempDir& dir) {
     auto a = test::connect_to(server, dir, "a");
     a.send("A\n");
     auto a_started = state.a_started.get_future();
-    REQUIRE(ready(a_started));
+    REQUIRE(test::ready(a_started));
     auto b = test::connect_to(server, dir, "b");
     b.send("B\n");
     CHECK(b.reply() == "B\n");
@@ -242,7 +236,7 @@ TEST_CASE("server_close waits for a running request thread when block_on_close i
   test::ServerThread serving(server);
   auto client = test::Client::connect(server.server_address());
   auto started = state.started.get_future();
-  REQUIRE(ready(started));
+  REQUIRE(test::ready(started));
   serving.stop();  // the loop ends; the request thread goes on
   std::atomic<bool> finished_when_closed{false};
   std::thread closer([&] {
@@ -250,7 +244,7 @@ TEST_CASE("server_close waits for a running request thread when block_on_close i
     finished_when_closed = state.finished.load();
   });
   auto closing = server.closing.get_future();
-  CHECK(ready(closing));
+  CHECK(test::ready(closing));
   state.release.set_value();  // only now may the handler finish
   closer.join();
   CHECK(finished_when_closed);
@@ -266,7 +260,7 @@ TEST_CASE("server_close does not wait for daemon threads", "[tcp][threading]") {
   test::ServerThread serving(server);
   auto client = test::Client::connect(server.server_address());
   auto started = state.started.get_future();
-  REQUIRE(ready(started));
+  REQUIRE(test::ready(started));
   serving.stop();
   auto closing = std::async(std::launch::async, [&] { server.server_close(); });
   const bool returned = closing.wait_for(bound) == std::future_status::ready;
@@ -308,9 +302,9 @@ TEST_CASE("a request thread's exception goes to handle_error on that thread, and
   auto handler_thread = state.handler.get_future();
   auto error_thread = state.handle_error.get_future();
   auto serving_thread = serving_id.get_future();
-  REQUIRE(ready(handler_thread));
-  REQUIRE(ready(error_thread));
-  REQUIRE(ready(serving_thread));
+  REQUIRE(test::ready(handler_thread));
+  REQUIRE(test::ready(error_thread));
+  REQUIRE(test::ready(serving_thread));
   const auto handler_id = handler_thread.get();
   CHECK(error_thread.get() == handler_id);
   CHECK(handler_id != serving_thread.get());
@@ -360,7 +354,7 @@ TEST_CASE("a datagram server's server_close lets running handlers reply before c
   auto client = test::Client::datagram(server.server_address());
   client.send("ping");
   auto started = state.started.get_future();
-  REQUIRE(ready(started));
+  REQUIRE(test::ready(started));
   serving.stop();
   auto closing = std::async(std::launch::async, [&] { server.server_close(); });
   // server_close() must wait for the handler; the wait that expires here is the proof.

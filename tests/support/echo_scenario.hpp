@@ -14,16 +14,10 @@
 #include <socketserver/async_stream_request_handler.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
+#include "echo_handlers.hpp"
 #include "test_support.hpp"
 
 namespace test {
-
-// Echoes every line until the client closes.
-struct LineEcho : socketserver::StreamRequestHandler {
-  void handle() override {
-    while (auto line = rfile.readline()) wfile.write(*line);
-  }
-};
 
 // A client of the right kind for a server: a connected stream socket or a datagram socket
 // (bound to a path of its own for a Unix datagram server, so that replies can come back).

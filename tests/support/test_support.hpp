@@ -1,5 +1,6 @@
-// Helpers shared by the tests: a serving thread, blocking loopback clients with timeouts (so a
-// broken server fails a test instead of hanging it), temporary socket paths, descriptor counts.
+// Helpers shared by the tests: bounded waits, serving threads, blocking loopback clients with
+// timeouts (so a broken server fails a test instead of hanging it), temporary socket paths,
+// descriptor counts.
 #ifndef SOCKETSERVER_TESTS_TEST_SUPPORT_HPP
 #define SOCKETSERVER_TESTS_TEST_SUPPORT_HPP
 
@@ -22,6 +23,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -38,7 +41,39 @@ using namespace std::chrono_literals;
 // How long a client waits for the server before the test fails.
 inline constexpr int io_timeout_seconds = 10;
 
+// The longest a test waits for an event that should come at once.
+inline constexpr std::chrono::seconds bound{5};
+
 [[noreturn]] inline void fail(const char* what) { throw std::system_error(errno, std::system_category(), what); }
+
+// Polls `done` every millisecond until it holds; false if it still does not after `bound`.
+template <class Predicate>
+bool eventually(Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// Whether `f` is ready within `bound`.
+template <class T>
+bool ready(std::future<T>& f) {
+  return f.wait_for(bound) == std::future_status::ready;
+}
+
+// The error code a call throws as std::system_error, or an empty one; `what` gets its message.
+template <class Call>
+std::error_code error_of(Call call, std::string* what = nullptr) {
+  try {
+    call();
+  } catch (const std::system_error& e) {
+    if (what != nullptr) *what = e.what();
+    return e.code();
+  }
+  return {};
+}
 
 // Runs server.serve_forever() on a thread. The destructor shuts it down, joins, then calls
 // server_close(), as a program must before it destroys a server whose request threads may still
@@ -70,14 +105,79 @@ class ServerThread {
   std::thread thread_;
 };
 
+// serve_forever() on a thread, for tests where something other than shutdown() (a signal) ends
+// it, or that time server_close() themselves: unlike ServerThread, it leaves server_close() to
+// the test. The destructor calls shutdown() if serve_forever() still runs, and waits for it.
+class Serving {
+ public:
+  explicit Serving(socketserver::BaseServer& server)
+      : server_(server), done_(std::async(std::launch::async, [this] {
+          thread_id_ = std::this_thread::get_id();
+          server_.serve_forever(10ms);
+        })) {}
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+  ~Serving() {
+    if (!done_.valid()) return;  // returns_within() has seen it return
+    if (done_.wait_for(0s) != std::future_status::ready) server_.shutdown();
+    done_.wait();
+  }
+  // Whether serve_forever() returned (without an exception) within `limit`.
+  bool returns_within(std::chrono::milliseconds limit) {
+    if (done_.wait_for(limit) != std::future_status::ready) return false;
+    done_.get();
+    return true;
+  }
+  // The serving thread; valid once returns_within() has returned true.
+  std::thread::id thread_id() const { return thread_id_; }
+
+ private:
+  socketserver::BaseServer& server_;
+  std::thread::id thread_id_;
+  std::future<void> done_;
+};
+
+// A server on 127.0.0.1, port 0 (an async one with one event loop), served by a ServerThread
+// for as long as it lives.
+template <class Server>
+struct Served {
+  Served() : server({"127.0.0.1", 0}) {
+    if constexpr (requires { server.threads; }) server.threads = 1;
+    serving.emplace(server);
+  }
+  Server server;
+  std::optional<ServerThread> serving;
+};
+
 // A blocking socket with receive and send timeouts.
 class Client {
  public:
   // Connects a stream socket to `address` (IP or Unix).
-  static Client connect(const socketserver::Address& address) { return Client(address, SOCK_STREAM); }
+  static Client connect(const socketserver::Address& address) {
+    Client client(family_of(address), SOCK_STREAM);
+    client.connect_to(address);
+    return client;
+  }
   // A datagram socket connected to `address`; for Unix, bound to `own_path` so replies can come back.
   static Client datagram(const socketserver::Address& address, const std::string& own_path = {}) {
-    return Client(address, SOCK_DGRAM, own_path);
+    Client client(family_of(address), SOCK_DGRAM);
+    if (!own_path.empty()) client.bind_to(socketserver::Address::from_path(own_path));
+    client.connect_to(address);
+    return client;
+  }
+  // An IPv4 stream socket that connect_to() connects later, bound to `source_host` (port 0) when
+  // given: for a test that makes its sockets before it runs out of descriptors, or that chooses
+  // the address it connects from.
+  static Client unconnected(const char* source_host = nullptr) {
+    Client client(AF_INET, SOCK_STREAM);
+    if (source_host != nullptr) client.bind_to({source_host, 0});
+    return client;
+  }
+
+  void connect_to(const socketserver::Address& address) {
+    sockaddr_storage storage{};
+    const socklen_t length = to_sockaddr(address, storage);
+    if (::connect(fd(), reinterpret_cast<sockaddr*>(&storage), length) < 0) fail("connect");
   }
 
   int fd() const { return fd_.get(); }
@@ -119,44 +219,67 @@ class Client {
   void close() { fd_.reset(); }
 
  private:
-  Client(const socketserver::Address& address, int type, const std::string& own_path = {}) {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    int family = AF_UNIX;
-    if (address.is_unix()) {
-      auto* un = reinterpret_cast<sockaddr_un*>(&storage);
-      un->sun_family = AF_UNIX;
-      std::strncpy(un->sun_path, address.path().c_str(), sizeof un->sun_path - 1);
-      length = sizeof(sockaddr_un);
-    } else if (address.host().find(':') != std::string::npos) {
-      auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
-      family = in6->sin6_family = AF_INET6;
-      in6->sin6_port = htons(address.port());
-      if (::inet_pton(AF_INET6, address.host().c_str(), &in6->sin6_addr) != 1) fail("inet_pton");
-      length = sizeof(sockaddr_in6);
-    } else {
-      auto* in = reinterpret_cast<sockaddr_in*>(&storage);
-      family = in->sin_family = AF_INET;
-      in->sin_port = htons(address.port());
-      if (::inet_pton(AF_INET, address.host().c_str(), &in->sin_addr) != 1) fail("inet_pton");
-      length = sizeof(sockaddr_in);
-    }
+  // A socket with the timeouts, not bound or connected yet.
+  Client(int family, int type) {
     fd_.reset(::socket(family, type | SOCK_CLOEXEC, 0));
     if (!fd_) fail("socket");
     const timeval tv{io_timeout_seconds, 0};
     ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (!own_path.empty()) {
-      sockaddr_un own{};
-      own.sun_family = AF_UNIX;
-      std::strncpy(own.sun_path, own_path.c_str(), sizeof own.sun_path - 1);
-      if (::bind(fd(), reinterpret_cast<sockaddr*>(&own), sizeof own) < 0) fail("bind");
+  }
+
+  void bind_to(const socketserver::Address& own) {
+    sockaddr_storage storage{};
+    const socklen_t length = to_sockaddr(own, storage);
+    if (::bind(fd(), reinterpret_cast<sockaddr*>(&storage), length) < 0) fail("bind");
+  }
+
+  static int family_of(const socketserver::Address& address) {
+    if (address.is_unix()) return AF_UNIX;
+    return address.host().find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  }
+
+  // Fills `storage` with `address`; returns its length.
+  static socklen_t to_sockaddr(const socketserver::Address& address, sockaddr_storage& storage) {
+    switch (family_of(address)) {
+      case AF_UNIX: {
+        auto* un = reinterpret_cast<sockaddr_un*>(&storage);
+        un->sun_family = AF_UNIX;
+        std::strncpy(un->sun_path, address.path().c_str(), sizeof un->sun_path - 1);
+        return sizeof(sockaddr_un);
+      }
+      case AF_INET6: {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(address.port());
+        if (::inet_pton(AF_INET6, address.host().c_str(), &in6->sin6_addr) != 1) fail("inet_pton");
+        return sizeof(sockaddr_in6);
+      }
+      default: {
+        auto* in = reinterpret_cast<sockaddr_in*>(&storage);
+        in->sin_family = AF_INET;
+        in->sin_port = htons(address.port());
+        if (::inet_pton(AF_INET, address.host().c_str(), &in->sin_addr) != 1) fail("inet_pton");
+        return sizeof(sockaddr_in);
+      }
     }
-    if (::connect(fd(), reinterpret_cast<sockaddr*>(&storage), length) < 0) fail("connect");
   }
 
   socketserver::detail::FileDescriptor fd_;
 };
+
+// Reads exactly `n` bytes from anything with recv(n), a Client or a ByteStream: fewer only at
+// end of stream.
+template <class Stream>
+std::string recv_exact(Stream& stream, std::size_t n) {
+  std::string got;
+  while (got.size() < n) {
+    const std::string part = stream.recv(n - got.size());
+    if (part.empty()) break;
+    got += part;
+  }
+  return got;
+}
 
 // A fresh directory for socket files, removed with everything in it on destruction.
 class TempDir {
