@@ -533,6 +533,33 @@ TEMPLATE_TEST_CASE("limits.max_line caps readline() for handlers that leave rfil
   CHECK(next.exchange(short_line) == short_line);
 }
 
+TEMPLATE_TEST_CASE("limits.max_line = 0 lifts the cap", "[limits][max_line]", Threading, Async) {
+  TestType server({"127.0.0.1", 0});
+  configure(server);
+  server.limits.max_line = 0;
+  test::ServerThread serving(server);
+
+  Peer client = Peer::connect(server.server_address());
+  const std::string line = std::string(200 * 1024, 'l') + "\n";  // past the 64 KiB default
+  CHECK(client.exchange(line) == line);
+  CHECK(server.stats().limit_exceeded == 0);
+}
+
+TEMPLATE_TEST_CASE("without first_byte_timeout a silent new client gets idle_timeout", "[limits][timeout]", Threading,
+                   Async) {
+  TestType server({"127.0.0.1", 0});
+  configure(server);
+  server.limits.first_byte_timeout = std::nullopt;
+  server.limits.idle_timeout = 300ms;
+  test::ServerThread serving(server);
+
+  const auto start = Clock::now();
+  Peer silent = Peer::connect(server.server_address());
+  REQUIRE(silent.wait_closed());
+  check_ended_at(start, 300ms);
+  REQUIRE(test::eventually([&] { return server.stats().timed_out == 1; }));
+}
+
 TEMPLATE_TEST_CASE("max_connections with Overload::refuse closes the connection past the cap at once",
                    "[limits][max_connections]", Threading, Async) {
   test::LogCapture log;

@@ -198,6 +198,7 @@ TEST_CASE("refused counts the requests a full ThreadPoolMixIn refuses", "[stats]
   CHECK(refused.recv_all().empty());
   REQUIRE(test::eventually([&] { return server.stats().refused == 1; }));
   CHECK(server.refused() == 1);
+  CHECK(server.stats().accepted == 1);  // a refused request is not counted as accepted too
   exchange(busy, "still served\n", sent, received);
 }
 

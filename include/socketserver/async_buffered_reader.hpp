@@ -212,7 +212,8 @@ class AsyncBufferedReader {
   std::size_t line_cap() const noexcept {
     if (max_line != 0) return max_line;
     const detail::ConnectionRecord* record = connection_ != nullptr ? connection_->record() : nullptr;
-    return record != nullptr ? record->limits().max_line : default_max_line;
+    if (record == nullptr) return default_max_line;
+    return record->limits().max_line != 0 ? record->limits().max_line : static_cast<std::size_t>(-1);  // 0: no cap
   }
 
   enum class Filled { more, end, nothing };

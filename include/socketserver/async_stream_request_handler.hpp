@@ -15,6 +15,7 @@
 #include <socketserver/async_buffered_reader.hpp>
 #include <socketserver/async_buffered_writer.hpp>
 #include <socketserver/detail/event_loop.hpp>
+#include <socketserver/error.hpp>
 #include <socketserver/request.hpp>
 
 namespace socketserver {
@@ -72,12 +73,13 @@ class AsyncStreamRequestHandler {
   /// Serves the request. Override it; the default does nothing.
   virtual asio::awaitable<void> handle() { co_return; }
 
-  /// Flushes wfile; a socket error on this last flush is ignored, as in StreamRequestHandler.
-  /// An override must co_await it, or buffered replies are lost.
+  /// Flushes wfile; a socket error on this last flush is ignored (a limit, such as write_timeout, is not), as in
+  /// StreamRequestHandler. An override must co_await it, or buffered replies are lost.
   virtual asio::awaitable<void> finish() {
     try {
       co_await wfile.flush();
-    } catch (const std::system_error&) {
+    } catch (const std::system_error& e) {
+      if (e.code().category() == error_category()) throw;  // a limit (write_timeout) is reported
     }
   }
 

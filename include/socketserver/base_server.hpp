@@ -206,9 +206,12 @@ class BaseServer {
   /// Called, inside the catch block, when a request's processing throws. The default logs
   /// one line with the peer and the exception's message: a limit (a socketserver::errc: a
   /// timeout, a line too long) as a security event, at info level for the routine ones (idle,
-  /// first byte, connection age), warning for the others; anything else as a server error.
+  /// first byte, connection age), warning for the others; anything else as a server error. A
+  /// connection cut by drain() is not logged again.
   /// The server keeps serving. May be overridden; std::current_exception() is the error.
-  virtual void handle_error(Request& /*request*/, const Address& client_address) {
+  virtual void handle_error(Request& request, const Address& client_address) {
+    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+    if (record != nullptr && record->cut()) return;  // drain() has logged the cut
     const std::error_code code = detail::current_error_code();
     if (code.category() == error_category()) {
       const bool routine =

@@ -188,7 +188,9 @@ class BufferedReader {
 
   std::size_t line_cap() const noexcept {
     if (max_line != 0) return max_line;
-    return record_ != nullptr ? record_->limits().max_line : default_max_line;
+    if (record_ == nullptr) return default_max_line;
+    const std::size_t cap = record_->limits().max_line;
+    return cap != 0 ? cap : static_cast<std::size_t>(-1);  // 0: no cap
   }
 
   // One read from the stream; over a server's connection, held to its limits. `partial`: part

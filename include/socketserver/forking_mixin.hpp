@@ -42,7 +42,10 @@ namespace socketserver {
 /// Limits: a connection counts against limits.max_connections until its child is reaped; the
 /// child holds it to the timeouts and writes its access line. The drain at server_close()
 /// waits for the children, then sends SIGTERM to those still running at drain_timeout (a child
-/// starts with SIGTERM's default action, whatever handler the parent installed).
+/// starts with SIGTERM's and SIGINT's default actions, whatever handlers the parent installed).
+/// The parent cannot tell a child between requests from a busy one: the drain gives every child
+/// drain_timeout. The parent counts each connection and its duration; the child, which logs
+/// its access line, knows the bytes and the close reason.
 template <class Server>
 class ForkingMixIn : public Server {
  public:
@@ -64,21 +67,7 @@ class ForkingMixIn : public Server {
   /// for one to exit; with `blocking`, waits for all of them.
   void collect_children(bool blocking = false) {
     while (active_children.size() >= max_children && !active_children.empty()) wait_for_any_child();
-    for (auto it = active_children.begin(); it != active_children.end();) {
-      const pid_t pid = *it;
-      int status = 0;
-      pid_t got;
-      do {
-        got = ::waitpid(pid, &status, blocking ? 0 : WNOHANG);
-      } while (got < 0 && errno == EINTR);
-      // 0: still running. -1 (ECHILD): reaped by someone else, so gone all the same.
-      if (got == 0) {
-        ++it;
-      } else {
-        records_.erase(pid);
-        it = active_children.erase(it);
-      }
-    }
+    reap(blocking);
   }
 
   /// Calls collect_children(). May be overridden.
@@ -104,10 +93,11 @@ class ForkingMixIn : public Server {
       return;
     }
     this->after_fork_in_child();
-    // SIGTERM is how the drain ends a child. A handler the parent installed for it (e.g. asio's,
-    // for ShutdownOnSignals) would only write to the parent's event loop, which nothing runs
-    // here: the child takes the default action back.
+    // SIGTERM is how the drain ends a child, SIGINT how a terminal does. A handler the parent
+    // installed for them (e.g. asio's, for ShutdownOnSignals) would only write to the parent's
+    // event loop, which nothing runs here: the child takes the default actions back.
     ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
     int status = 1;
     try {
       this->finish_request(request, client_address);
@@ -138,7 +128,7 @@ class ForkingMixIn : public Server {
   // Reaps children until none is left or `deadline` passes.
   bool wait_for_connections(detail::Clock::time_point deadline) override {
     for (;;) {
-      collect_children();
+      reap(false);  // not collect_children(): at max_children it would wait without a deadline
       if (active_children.empty()) return true;
       const auto now = detail::Clock::now();
       if (now >= deadline) return false;
@@ -192,6 +182,25 @@ class ForkingMixIn : public Server {
       if (::waitpid(pids[i], &status, WNOHANG) != 0) {
         records_.erase(pids[i]);
         active_children.erase(pids[i]);
+      }
+    }
+  }
+
+  // Reaps the children that have exited; with `blocking`, waits for all of them.
+  void reap(bool blocking) {
+    for (auto it = active_children.begin(); it != active_children.end();) {
+      const pid_t pid = *it;
+      int status = 0;
+      pid_t got;
+      do {
+        got = ::waitpid(pid, &status, blocking ? 0 : WNOHANG);
+      } while (got < 0 && errno == EINTR);
+      // 0: still running. -1 (ECHILD): reaped by someone else, so gone all the same.
+      if (got == 0) {
+        ++it;
+      } else {
+        records_.erase(pid);
+        it = active_children.erase(it);
       }
     }
   }

@@ -18,7 +18,8 @@ namespace socketserver {
 /// Set the limits before serve_forever(); they are read while the server runs.
 struct Limits {
   /// From accept to the first byte from the peer. Applies only while the handler waits for
-  /// input: a server that speaks first is not cut short by a silent client.
+  /// input: a server that speaks first is not cut short by a silent client. std::nullopt: the
+  /// first wait is an idle one (idle_timeout).
   std::optional<Seconds> first_byte_timeout = Seconds(30);
   /// The longest wait for input while nothing of the next request has arrived (between
   /// requests on a kept-alive connection).
@@ -46,7 +47,8 @@ struct Limits {
   };
   Overload overload = Overload::pause;
 
-  /// The longest line rfile.readline() accepts, for handlers that leave rfile.max_line at 0.
+  /// The longest line rfile.readline() accepts, for handlers that leave rfile.max_line at 0;
+  /// 0 here: no cap.
   std::size_t max_line = std::size_t{64} * 1024;
 
   /// How long server_close() waits for open connections to finish before it cuts them.

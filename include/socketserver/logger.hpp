@@ -39,7 +39,8 @@ constexpr std::string_view to_string(LogCategory category) noexcept {
 /// ```
 /// The default level is `warning`: errors and security events are written, access lines
 /// (info) are not. Without a sink, lines go to stderr as
-/// `socketserver: [security] warning: read timeout ... from 127.0.0.1:4242`, one write each.
+/// `socketserver: [security] warning: closed connection from 127.0.0.1:4242: read: read
+/// timeout: the peer sends too slowly`, one write each.
 ///
 /// Threads: the sink is called from every thread that serves requests, at once: it must be
 /// thread-safe. Set level and sink before serve_forever(), not while the server runs.

@@ -7,6 +7,7 @@
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/buffered_reader.hpp>
 #include <socketserver/buffered_writer.hpp>
+#include <socketserver/error.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 
@@ -57,13 +58,13 @@ class StreamRequestHandler : public BaseRequestHandler {
     rfile.attach(stream, &wfile, record);
   }
 
-  /// Flushes wfile. As in Python, a socket error on this last flush is ignored: the peer has
-  /// gone and there is no one left to tell. An override must call it, or buffered replies are
-  /// lost.
+  /// Flushes wfile. As in Python, a socket error on this last flush is ignored (a limit, such as write_timeout, is
+  /// not): the peer has gone and there is no one left to tell. An override must call it, or buffered replies are lost.
   void finish() override {
     try {
       wfile.flush();
-    } catch (const std::system_error&) {
+    } catch (const std::system_error& e) {
+      if (e.code().category() == error_category()) throw;  // a limit (write_timeout) is reported
     }
   }
 };

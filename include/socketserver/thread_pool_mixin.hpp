@@ -68,7 +68,11 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
       const std::size_t busy = workers_.size() - idle_, queued = queue_.size();
       ++refused_;
       lock.unlock();
-      this->tracker().count_refused();
+      if (auto record = detail::RequestAccess::take_record(request)) {
+        this->tracker().withdraw(std::move(record));
+      } else {
+        this->tracker().count_refused();
+      }
       this->logger.log(LogLevel::warning, LogCategory::security,
                        "{}, refusing request from {}: {} workers busy, {} requests queued", why, client_address, busy,
                        queued);

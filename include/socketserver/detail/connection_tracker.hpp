@@ -105,7 +105,7 @@ class ConnectionRecord {
   Deadline read_deadline(Clock::time_point now, bool partial) {
     const Limits& l = limits();
     Deadline deadline;
-    if (!got_first_byte_) {
+    if (!got_first_byte_ && l.first_byte_timeout) {
       deadline.consider(l.first_byte_timeout, accepted_, errc::first_byte_timeout);
     } else if (!partial || !l.read_timeout) {
       deadline.consider(l.idle_timeout, now, errc::idle_timeout);
@@ -140,6 +140,9 @@ class ConnectionRecord {
   inline bool enter_idle() noexcept;
   void leave_idle() noexcept { idle_.store(false); }
 
+  // Whether the drain cut the connection (its errors are then the cut's doing).
+  bool cut() const noexcept { return cut_.load(); }
+
   // Records the exception being handled as the close reason (the first one counts).
   void note_current_exception() noexcept {
     if (failed_) return;
@@ -170,8 +173,9 @@ class ConnectionRecord {
   bool got_first_byte_ = false;
   bool failed_ = false;
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
-  bool cut_ = false;                  // the tracker shut it down when the drain ran out of time
+  std::atomic<bool> cut_{false};      // the tracker shut it down when the drain ran out of time
   bool handed_off_ = false;           // served by a forked child, which logs it
+  bool withdrawn_ = false;            // refused after admission (a full pool): not counted as accepted
   std::atomic<bool> idle_{false};
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
@@ -268,12 +272,23 @@ class ConnectionTracker {
     std::lock_guard lock(mutex_);
     std::size_t count = 0;
     for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
-      if (r->cut_) continue;
-      r->cut_ = true;
+      if (r->cut_.load()) continue;
+      r->cut_.store(true);
       ++count;
       if (r->fd_ >= 0) ::shutdown(r->fd_, SHUT_RDWR);
     }
     return count;
+  }
+
+  // Takes back the admission of a connection refused after all (a full pool): it counts as
+  // refused, not accepted, and writes no access line.
+  void withdraw(std::unique_ptr<ConnectionRecord> record) {
+    {
+      std::lock_guard lock(mutex_);
+      record->withdrawn_ = true;
+    }
+    accepted_.fetch_sub(1, std::memory_order_relaxed);
+    count_refused();
   }
 
   // A forking server's parent hands the connection to a child: it closes its copy of the
@@ -330,13 +345,7 @@ class ConnectionTracker {
       std::lock_guard lock(mutex_);
       unlink(record);
       // Counted before active_ drops: whoever sees the connection gone sees its counts too.
-      bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
-      bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
-      std::size_t bucket = 0;
-      while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
-      durations_[bucket].fetch_add(1, std::memory_order_relaxed);
-      if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
-      if (!record.handed_off_) reason = close_reason(record);
+      if (!record.withdrawn_) counted(record, seconds, reason);
       was_full = limits_.max_connections != 0 && active_ >= limits_.max_connections;
       --active_;
       if (limits_.max_connections_per_ip != 0 && record.peer_.is_ip()) {
@@ -345,11 +354,22 @@ class ConnectionTracker {
       }
       if (active_ == 0) closed_.notify_all();
     }
-    if (!record.handed_off_) {
+    if (!record.handed_off_ && !record.withdrawn_) {
       logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
                   record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
     }
     if (was_full && room_) room_();
+  }
+
+  // Adds a closing connection's bytes, duration and reason to the counters (under mutex_).
+  void counted(const ConnectionRecord& record, double seconds, std::string& reason) noexcept {
+    bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
+    bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
+    std::size_t bucket = 0;
+    while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
+    durations_[bucket].fetch_add(1, std::memory_order_relaxed);
+    if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
+    if (!record.handed_off_) reason = close_reason(record);
   }
 
   // Counts the close reason and says it in words.

@@ -8,6 +8,7 @@
 
 #include <socketserver/byte_stream.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/error.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver::detail {
@@ -33,9 +34,16 @@ std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, con
     }
   } restore{stream, cap};
   Clock::time_point now = start;
-  for (;;) {
-    if (now >= deadline.at) throw std::system_error(deadline.why, what);
-    if (cap && deadline.at != Clock::time_point::max()) {
+  for (bool last = false;;) {
+    if (now >= deadline.at) {
+      // Past the first-byte deadline already (the connection waited in a pool's queue): a
+      // request that has arrived meanwhile is still taken, without waiting for more. Any other
+      // deadline is final: a peer that trickles bytes must not buy time with each one.
+      if (last || now != start || deadline.why != errc::first_byte_timeout) throw std::system_error(deadline.why, what);
+      stream.set_timeout(Seconds(0));
+      restore.shortened = true;
+      last = true;
+    } else if (cap && deadline.at != Clock::time_point::max()) {
       const auto left = deadline.at - now;
       const auto wait = to_duration(*cap);
       if (left < wait - wait / 10) {
@@ -50,6 +58,7 @@ std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, con
       return call();
     } catch (const std::system_error& e) {
       if (e.code() != std::errc::timed_out) throw;
+      if (last) throw std::system_error(deadline.why, what);
       now = Clock::now();
       // A millisecond of slack: the kernel's timer may end a wait a little before ours.
       if (record.user_timeout && now - start + std::chrono::milliseconds(1) >= to_duration(*record.user_timeout)) throw;
