@@ -540,7 +540,7 @@ TEMPLATE_TEST_CASE("limits.max_line = 0 lifts the cap", "[limits][max_line]", Th
   test::ServerThread serving(server);
 
   Peer client = Peer::connect(server.server_address());
-  const std::string line = std::string(200 * 1024, 'l') + "\n";  // past the 64 KiB default
+  const std::string line = std::string(std::size_t{200} * 1024, 'l') + "\n";  // past the 64 KiB default
   CHECK(client.exchange(line) == line);
   CHECK(server.stats().limit_exceeded == 0);
 }
