@@ -174,12 +174,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
   // How often each loop looks for waits past their deadline: a quarter of the shortest timeout,
   // between 5 ms and 1 s.
   detail::Clock::duration sweep_interval() const {
-    std::optional<Seconds> shortest;
-    const Limits& l = this->limits;
-    for (const auto& limit :
-         {l.first_byte_timeout, l.idle_timeout, l.read_timeout, l.write_timeout, l.connection_timeout}) {
-      if (limit && (!shortest || *limit < *shortest)) shortest = limit;
-    }
+    const std::optional<Seconds> shortest = this->limits.shortest_timeout();
     if (!shortest) return {};
     return std::clamp<detail::Clock::duration>(detail::to_duration(*shortest / 4), std::chrono::milliseconds(5),
                                                std::chrono::seconds(1));

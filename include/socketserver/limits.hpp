@@ -2,6 +2,7 @@
 #define SOCKETSERVER_LIMITS_HPP
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 
 #include <socketserver/seconds.hpp>
@@ -55,6 +56,16 @@ struct Limits {
   /// Connections waiting for their next request (they have sent one before) are closed at
   /// once; a new connection may still send its first. std::nullopt waits for ever.
   std::optional<Seconds> drain_timeout = Seconds(30);
+
+  /// The shortest of the connection timeouts that are on (drain_timeout aside); std::nullopt
+  /// when all are off.
+  std::optional<Seconds> shortest_timeout() const {
+    std::optional<Seconds> shortest;
+    for (const auto& limit : {first_byte_timeout, idle_timeout, read_timeout, write_timeout, connection_timeout}) {
+      if (limit && (!shortest || *limit < *shortest)) shortest = limit;
+    }
+    return shortest;
+  }
 };
 
 }  // namespace socketserver

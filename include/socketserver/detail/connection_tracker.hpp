@@ -92,13 +92,9 @@ class ConnectionRecord {
   // The longest a blocking socket may wait at once (SO_RCVTIMEO, SO_SNDTIMEO): the shortest
   // limit. Waits that end early come round again until their own deadline.
   std::optional<Seconds> wait_cap() const {
-    const Limits& l = limits();
-    std::optional<Seconds> cap = user_timeout;
-    for (const auto& limit :
-         {l.first_byte_timeout, l.idle_timeout, l.read_timeout, l.write_timeout, l.connection_timeout}) {
-      if (limit && (!cap || *limit < *cap)) cap = limit;
-    }
-    return cap;
+    const std::optional<Seconds> shortest = limits().shortest_timeout();
+    if (!user_timeout) return shortest;
+    return shortest && *shortest < *user_timeout ? shortest : user_timeout;
   }
 
   // The deadline of a wait for input; `partial`: part of a line or frame is buffered already.
