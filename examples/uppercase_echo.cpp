@@ -2,6 +2,7 @@
 //   build/examples/uppercase_echo --port 9999 &   printf 'hello\n' | nc -N 127.0.0.1 9999
 // --concurrency picks the server: a thread per connection (the default), one connection at a
 // time, a process per connection, a bounded thread pool, or coroutines on event loops.
+#include <socketserver/async.hpp>
 #include <socketserver/socketserver.hpp>
 
 #include <cstdio>

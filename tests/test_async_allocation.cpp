@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async/tcp_server.hpp>
 
 #include "echo_handlers.hpp"
 #include "test_support.hpp"

@@ -21,8 +21,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <socketserver/async_stream_request_handler.hpp>
-#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
+#include <socketserver/async/tcp_server.hpp>
 
 #include "test_support.hpp"
 

@@ -26,9 +26,9 @@
 #include <vector>
 
 #include <asio/error.hpp>
-#include <socketserver/async_stream_request_handler.hpp>
-#include <socketserver/async_tcp_server.hpp>
-#include <socketserver/async_unix_stream_server.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
+#include <socketserver/async/tcp_server.hpp>
+#include <socketserver/async/unix_stream_server.hpp>
 
 #include "echo_handlers.hpp"
 #include "echo_scenario.hpp"

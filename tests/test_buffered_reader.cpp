@@ -7,9 +7,9 @@
 #include <system_error>
 #include <vector>
 
-#include <socketserver/buffered_reader.hpp>
-#include <socketserver/buffered_writer.hpp>
 #include <socketserver/error.hpp>
+#include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/buffered_writer.hpp>
 
 #include "scripted_stream.hpp"
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <system_error>
 
-#include <socketserver/buffered_writer.hpp>
+#include <socketserver/io/buffered_writer.hpp>
 
 #include "scripted_stream.hpp"
 

@@ -13,13 +13,14 @@
 #include <system_error>
 #include <vector>
 
-#include <socketserver/async_stream_request_handler.hpp>
-#include <socketserver/async_tcp_server.hpp>
-#include <socketserver/buffered_reader.hpp>
-#include <socketserver/buffered_writer.hpp>
+#include <socketserver/async/framing.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
+#include <socketserver/async/tcp_server.hpp>
 #include <socketserver/error.hpp>
-#include <socketserver/framing.hpp>
-#include <socketserver/memory_stream.hpp>
+#include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/buffered_writer.hpp>
+#include <socketserver/io/framing.hpp>
+#include <socketserver/io/memory_stream.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 

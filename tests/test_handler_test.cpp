@@ -8,9 +8,9 @@
 #include <string>
 #include <system_error>
 
-#include <socketserver/handler_test.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
+#include <socketserver/testing/handler.hpp>
 
 #include "echo_handlers.hpp"
 #include "test_support.hpp"

@@ -30,8 +30,8 @@
 
 #include <asio/error.hpp>
 
-#include <socketserver/async_stream_request_handler.hpp>
-#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
+#include <socketserver/async/tcp_server.hpp>
 #include <socketserver/detail/system_error.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/forking_servers.hpp>

@@ -9,7 +9,7 @@
 #include <string>
 #include <system_error>
 
-#include <socketserver/memory_pipe.hpp>
+#include <socketserver/testing/memory_pipe.hpp>
 
 #include "test_support.hpp"
 

@@ -1,8 +1,8 @@
 // MemoryStream: a ByteStream over a string, for datagram handlers and handler unit tests.
 #include <catch2/catch.hpp>
 
-#include <socketserver/buffered_reader.hpp>
-#include <socketserver/memory_stream.hpp>
+#include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/memory_stream.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
 TEST_CASE("reads return the input, then end of stream", "[memory_stream]") {

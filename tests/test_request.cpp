@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include <socketserver/memory_stream.hpp>
+#include <socketserver/io/memory_stream.hpp>
 #include <socketserver/request.hpp>
 
 namespace {

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async/tcp_server.hpp>
 #include <socketserver/forking_servers.hpp>
 #include <socketserver/server_stats.hpp>
 #include <socketserver/tcp_server.hpp>

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async/tcp_server.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/shutdown_on_signals.hpp>
 #include <socketserver/tcp_server.hpp>

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <system_error>
 
-#include <socketserver/socket_stream.hpp>
+#include <socketserver/io/socket_stream.hpp>
 
 #include "test_support.hpp"
 

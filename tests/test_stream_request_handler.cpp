@@ -21,9 +21,9 @@
 #include <utility>
 #include <vector>
 
-#include <socketserver/byte_stream.hpp>
 #include <socketserver/error.hpp>
-#include <socketserver/memory_stream.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/memory_stream.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 

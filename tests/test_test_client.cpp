@@ -8,11 +8,11 @@
 #include <system_error>
 #include <thread>
 
-#include <socketserver/async_stream_request_handler.hpp>
-#include <socketserver/async_tcp_server.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
+#include <socketserver/async/tcp_server.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
-#include <socketserver/test_client.hpp>
+#include <socketserver/testing/client.hpp>
 #include <socketserver/threading_servers.hpp>
 
 #include "echo_handlers.hpp"

@@ -6,10 +6,10 @@
 #include <string_view>
 
 #include <socketserver/base_request_handler.hpp>
-#include <socketserver/buffered_reader.hpp>
-#include <socketserver/buffered_writer.hpp>
-#include <socketserver/datagram_socket.hpp>
-#include <socketserver/memory_stream.hpp>
+#include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/buffered_writer.hpp>
+#include <socketserver/io/datagram_socket.hpp>
+#include <socketserver/io/memory_stream.hpp>
 
 namespace socketserver {
 

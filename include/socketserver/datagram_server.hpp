@@ -15,12 +15,12 @@
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
-#include <socketserver/datagram_socket.hpp>
 #include <socketserver/detail/endpoint.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/detail/run_handler.hpp>
 #include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
+#include <socketserver/io/datagram_socket.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
 namespace socketserver {

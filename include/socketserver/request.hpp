@@ -7,9 +7,9 @@
 #include <string_view>
 #include <utility>
 
-#include <socketserver/byte_stream.hpp>
-#include <socketserver/datagram_socket.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/datagram_socket.hpp>
 
 namespace socketserver {
 

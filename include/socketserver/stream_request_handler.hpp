@@ -5,9 +5,9 @@
 #include <system_error>
 
 #include <socketserver/base_request_handler.hpp>
-#include <socketserver/buffered_reader.hpp>
-#include <socketserver/buffered_writer.hpp>
 #include <socketserver/error.hpp>
+#include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/buffered_writer.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 

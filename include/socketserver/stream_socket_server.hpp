@@ -16,7 +16,7 @@
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
-#include <socketserver/socket_stream.hpp>
+#include <socketserver/io/socket_stream.hpp>
 
 namespace socketserver {
 

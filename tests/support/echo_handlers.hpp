@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <socketserver/async_stream_request_handler.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
 namespace test {

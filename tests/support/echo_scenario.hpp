@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include <socketserver/address.hpp>
-#include <socketserver/async_stream_request_handler.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
 #include <socketserver/stream_request_handler.hpp>
 
 #include "echo_handlers.hpp"

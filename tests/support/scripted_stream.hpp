@@ -10,7 +10,7 @@
 #include <system_error>
 #include <vector>
 
-#include <socketserver/byte_stream.hpp>
+#include <socketserver/io/byte_stream.hpp>
 
 namespace test {
 

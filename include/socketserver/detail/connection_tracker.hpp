@@ -22,6 +22,8 @@
 #include <utility>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/deadline.hpp>
+#include <socketserver/detail/exception.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
@@ -29,41 +31,6 @@
 #include <socketserver/server_stats.hpp>
 
 namespace socketserver::detail {
-
-using Clock = std::chrono::steady_clock;
-
-inline Clock::duration to_duration(Seconds seconds) { return std::chrono::ceil<Clock::duration>(seconds); }
-
-// Where a wait for the peer must end, and the error it then ends with.
-struct Deadline {
-  Clock::time_point at = Clock::time_point::max();
-  errc why = errc::idle_timeout;
-
-  void consider(const std::optional<Seconds>& limit, Clock::time_point from, errc reason) {
-    if (!limit) return;
-    const Clock::time_point end = from + to_duration(*limit);
-    if (end < at) *this = {end, reason};
-  }
-};
-
-// True for the codes of Limits' timeouts.
-inline bool is_timeout(const std::error_code& code) noexcept {
-  if (code.category() != error_category()) return false;
-  const auto value = static_cast<errc>(code.value());
-  return value == errc::first_byte_timeout || value == errc::idle_timeout || value == errc::read_timeout ||
-         value == errc::write_timeout || value == errc::connection_timeout;
-}
-
-// The code of the exception being handled: its own for a std::system_error, none otherwise.
-inline std::error_code current_error_code() noexcept {
-  try {
-    throw;
-  } catch (const std::system_error& e) {
-    return e.code();
-  } catch (...) {
-    return {};
-  }
-}
 
 class ConnectionTracker;
 

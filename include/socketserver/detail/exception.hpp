@@ -5,10 +5,22 @@
 
 #include <exception>
 #include <string>
+#include <system_error>
 
 #include <fmt/format.h>
 
 namespace socketserver::detail {
+
+// The code of the exception being handled: its own for a std::system_error, none otherwise.
+inline std::error_code current_error_code() noexcept {
+  try {
+    throw;
+  } catch (const std::system_error& e) {
+    return e.code();
+  } catch (...) {
+    return {};
+  }
+}
 
 // The message of the exception being handled, for a log line.
 inline std::string current_exception_message() {

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_HANDLER_TEST_HPP
-#define SOCKETSERVER_HANDLER_TEST_HPP
+#ifndef SOCKETSERVER_TESTING_HANDLER_HPP
+#define SOCKETSERVER_TESTING_HANDLER_HPP
 
 #include <chrono>
 #include <cstddef>
@@ -15,12 +15,12 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
-#include <socketserver/buffered_reader.hpp>
 #include <socketserver/detail/run_handler.hpp>
-#include <socketserver/memory_pipe.hpp>
+#include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/stream_server.hpp>
+#include <socketserver/testing/memory_pipe.hpp>
 
 namespace socketserver {
 
@@ -151,4 +151,4 @@ class HandlerTest {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_HANDLER_TEST_HPP
+#endif  // SOCKETSERVER_TESTING_HANDLER_HPP

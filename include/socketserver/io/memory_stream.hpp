@@ -1,12 +1,12 @@
-#ifndef SOCKETSERVER_MEMORY_STREAM_HPP
-#define SOCKETSERVER_MEMORY_STREAM_HPP
+#ifndef SOCKETSERVER_IO_MEMORY_STREAM_HPP
+#define SOCKETSERVER_IO_MEMORY_STREAM_HPP
 
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <utility>
 
-#include <socketserver/byte_stream.hpp>
+#include <socketserver/io/byte_stream.hpp>
 
 namespace socketserver {
 
@@ -46,4 +46,4 @@ class MemoryStream final : public ByteStream {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_MEMORY_STREAM_HPP
+#endif  // SOCKETSERVER_IO_MEMORY_STREAM_HPP

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_DETAIL_SPILL_BUFFER_HPP
-#define SOCKETSERVER_DETAIL_SPILL_BUFFER_HPP
+#ifndef SOCKETSERVER_ASYNC_DETAIL_SPILL_BUFFER_HPP
+#define SOCKETSERVER_ASYNC_DETAIL_SPILL_BUFFER_HPP
 
 #include <cstddef>
 #include <cstdint>
@@ -74,4 +74,4 @@ class SpillBuffer {
 
 }  // namespace socketserver::detail
 
-#endif  // SOCKETSERVER_DETAIL_SPILL_BUFFER_HPP
+#endif  // SOCKETSERVER_ASYNC_DETAIL_SPILL_BUFFER_HPP

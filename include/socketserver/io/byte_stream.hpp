@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_BYTE_STREAM_HPP
-#define SOCKETSERVER_BYTE_STREAM_HPP
+#ifndef SOCKETSERVER_IO_BYTE_STREAM_HPP
+#define SOCKETSERVER_IO_BYTE_STREAM_HPP
 
 #include <cstddef>
 #include <optional>
@@ -67,4 +67,4 @@ class ByteStream {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_BYTE_STREAM_HPP
+#endif  // SOCKETSERVER_IO_BYTE_STREAM_HPP

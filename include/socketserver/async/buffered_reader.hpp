@@ -1,7 +1,7 @@
 #ifndef SOCKETSERVER_ASYNC_BUFFERED_READER_HPP
 #define SOCKETSERVER_ASYNC_BUFFERED_READER_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <algorithm>
 #include <cstddef>
@@ -16,9 +16,9 @@
 
 #include <asio/awaitable.hpp>
 
-#include <socketserver/async_buffered_writer.hpp>
-#include <socketserver/detail/event_loop.hpp>
-#include <socketserver/detail/spill_buffer.hpp>
+#include <socketserver/async/buffered_writer.hpp>
+#include <socketserver/async/detail/event_loop.hpp>
+#include <socketserver/async/detail/spill_buffer.hpp>
 #include <socketserver/error.hpp>
 
 namespace socketserver {

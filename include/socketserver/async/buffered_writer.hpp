@@ -1,7 +1,7 @@
 #ifndef SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP
 #define SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <cstddef>
 #include <cstring>
@@ -11,8 +11,8 @@
 
 #include <asio/awaitable.hpp>
 
-#include <socketserver/detail/event_loop.hpp>
-#include <socketserver/detail/spill_buffer.hpp>
+#include <socketserver/async/detail/event_loop.hpp>
+#include <socketserver/async/detail/spill_buffer.hpp>
 
 namespace socketserver {
 

@@ -1,7 +1,7 @@
 #ifndef SOCKETSERVER_ASYNC_STREAM_REQUEST_HANDLER_HPP
 #define SOCKETSERVER_ASYNC_STREAM_REQUEST_HANDLER_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,9 +12,9 @@
 #include <asio/awaitable.hpp>
 
 #include <socketserver/address.hpp>
-#include <socketserver/async_buffered_reader.hpp>
-#include <socketserver/async_buffered_writer.hpp>
-#include <socketserver/detail/event_loop.hpp>
+#include <socketserver/async/buffered_reader.hpp>
+#include <socketserver/async/buffered_writer.hpp>
+#include <socketserver/async/detail/event_loop.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/request.hpp>
 

@@ -1,7 +1,7 @@
 #ifndef SOCKETSERVER_ASYNC_STREAM_SERVER_HPP
 #define SOCKETSERVER_ASYNC_STREAM_SERVER_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <algorithm>
 #include <atomic>
@@ -23,10 +23,10 @@
 #include <asio/steady_timer.hpp>
 
 #include <socketserver/address.hpp>
-#include <socketserver/async_stream_request_handler.hpp>
-#include <socketserver/detail/awaitable_thread.hpp>
+#include <socketserver/async/detail/awaitable_thread.hpp>
+#include <socketserver/async/detail/event_loop.hpp>
+#include <socketserver/async/stream_request_handler.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
-#include <socketserver/detail/event_loop.hpp>
 #include <socketserver/detail/exception.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>

@@ -1,7 +1,7 @@
-#ifndef SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
-#define SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
+#ifndef SOCKETSERVER_ASYNC_DETAIL_EVENT_LOOP_HPP
+#define SOCKETSERVER_ASYNC_DETAIL_EVENT_LOOP_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -22,8 +22,8 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <socketserver/detail/awaitable_thread.hpp>
-#include <socketserver/detail/completion.hpp>
+#include <socketserver/async/detail/awaitable_thread.hpp>
+#include <socketserver/async/detail/completion.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/system_error.hpp>
 
@@ -365,4 +365,4 @@ inline void EventLoop::abort_all() {
 
 }  // namespace socketserver::detail
 
-#endif  // SOCKETSERVER_DETAIL_EVENT_LOOP_HPP
+#endif  // SOCKETSERVER_ASYNC_DETAIL_EVENT_LOOP_HPP

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_DETAIL_COROUTINE_HPP
-#define SOCKETSERVER_DETAIL_COROUTINE_HPP
+#ifndef SOCKETSERVER_ASYNC_DETAIL_COROUTINE_HPP
+#define SOCKETSERVER_ASYNC_DETAIL_COROUTINE_HPP
 
 // asio 1.22 turns on its C++20 coroutine support (asio::awaitable) for GCC only; for Clang it
 // looks for the old Coroutines TS. Clang 14 and later have C++20 coroutines: tell asio so.
@@ -9,4 +9,4 @@
 #define ASIO_HAS_CO_AWAIT 1
 #endif
 
-#endif  // SOCKETSERVER_DETAIL_COROUTINE_HPP
+#endif  // SOCKETSERVER_ASYNC_DETAIL_COROUTINE_HPP

@@ -1,7 +1,7 @@
 #ifndef SOCKETSERVER_ASYNC_UNIX_STREAM_SERVER_HPP
 #define SOCKETSERVER_ASYNC_UNIX_STREAM_SERVER_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <string>
 #include <utility>
@@ -9,7 +9,7 @@
 #include <asio/local/stream_protocol.hpp>
 
 #include <socketserver/address.hpp>
-#include <socketserver/async_stream_server.hpp>
+#include <socketserver/async/stream_server.hpp>
 
 namespace socketserver {
 

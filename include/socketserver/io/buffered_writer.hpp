@@ -1,14 +1,14 @@
-#ifndef SOCKETSERVER_BUFFERED_WRITER_HPP
-#define SOCKETSERVER_BUFFERED_WRITER_HPP
+#ifndef SOCKETSERVER_IO_BUFFERED_WRITER_HPP
+#define SOCKETSERVER_IO_BUFFERED_WRITER_HPP
 
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
-#include <socketserver/byte_stream.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
-#include <socketserver/detail/limited_io.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/limited_io.hpp>
 
 namespace socketserver {
 
@@ -116,4 +116,4 @@ class BufferedWriter {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_BUFFERED_WRITER_HPP
+#endif  // SOCKETSERVER_IO_BUFFERED_WRITER_HPP

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_DATAGRAM_SOCKET_HPP
-#define SOCKETSERVER_DATAGRAM_SOCKET_HPP
+#ifndef SOCKETSERVER_IO_DATAGRAM_SOCKET_HPP
+#define SOCKETSERVER_IO_DATAGRAM_SOCKET_HPP
 
 #include <string_view>
 
@@ -25,4 +25,4 @@ class DatagramSocket {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_DATAGRAM_SOCKET_HPP
+#endif  // SOCKETSERVER_IO_DATAGRAM_SOCKET_HPP

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_BUFFERED_READER_HPP
-#define SOCKETSERVER_BUFFERED_READER_HPP
+#ifndef SOCKETSERVER_IO_BUFFERED_READER_HPP
+#define SOCKETSERVER_IO_BUFFERED_READER_HPP
 
 #include <algorithm>
 #include <cstddef>
@@ -12,11 +12,11 @@
 #include <string_view>
 #include <system_error>
 
-#include <socketserver/buffered_writer.hpp>
-#include <socketserver/byte_stream.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
-#include <socketserver/detail/limited_io.hpp>
 #include <socketserver/error.hpp>
+#include <socketserver/io/buffered_writer.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/limited_io.hpp>
 
 namespace socketserver {
 
@@ -285,4 +285,4 @@ class BufferedReader {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_BUFFERED_READER_HPP
+#endif  // SOCKETSERVER_IO_BUFFERED_READER_HPP

@@ -1,7 +1,7 @@
-#ifndef SOCKETSERVER_DETAIL_AWAITABLE_THREAD_HPP
-#define SOCKETSERVER_DETAIL_AWAITABLE_THREAD_HPP
+#ifndef SOCKETSERVER_ASYNC_DETAIL_AWAITABLE_THREAD_HPP
+#define SOCKETSERVER_ASYNC_DETAIL_AWAITABLE_THREAD_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <utility>
 
@@ -14,7 +14,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/version.hpp>
 
-#include <socketserver/detail/completion.hpp>
+#include <socketserver/async/detail/completion.hpp>
 
 // How a connection's coroutine starts and how it waits for its socket, in asio's own terms.
 //
@@ -111,4 +111,4 @@ using Wait = decltype(wait_for(std::declval<Completion&>(), std::declval<const b
 
 }  // namespace socketserver::detail
 
-#endif  // SOCKETSERVER_DETAIL_AWAITABLE_THREAD_HPP
+#endif  // SOCKETSERVER_ASYNC_DETAIL_AWAITABLE_THREAD_HPP

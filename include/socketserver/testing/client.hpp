@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_TEST_CLIENT_HPP
-#define SOCKETSERVER_TEST_CLIENT_HPP
+#ifndef SOCKETSERVER_TESTING_CLIENT_HPP
+#define SOCKETSERVER_TESTING_CLIENT_HPP
 
 #include <netdb.h>
 #include <poll.h>
@@ -20,11 +20,11 @@
 #include <asio/ip/tcp.hpp>
 
 #include <socketserver/address.hpp>
-#include <socketserver/buffered_reader.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/poll.hpp>
+#include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/socket_stream.hpp>
 #include <socketserver/seconds.hpp>
-#include <socketserver/socket_stream.hpp>
 
 namespace socketserver {
 
@@ -171,4 +171,4 @@ class TestClient {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_TEST_CLIENT_HPP
+#endif  // SOCKETSERVER_TESTING_CLIENT_HPP

@@ -1,14 +1,14 @@
-#ifndef SOCKETSERVER_DETAIL_LIMITED_IO_HPP
-#define SOCKETSERVER_DETAIL_LIMITED_IO_HPP
+#ifndef SOCKETSERVER_IO_DETAIL_LIMITED_IO_HPP
+#define SOCKETSERVER_IO_DETAIL_LIMITED_IO_HPP
 
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <system_error>
 
-#include <socketserver/byte_stream.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/error.hpp>
+#include <socketserver/io/byte_stream.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver::detail {
@@ -68,4 +68,4 @@ std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, con
 
 }  // namespace socketserver::detail
 
-#endif  // SOCKETSERVER_DETAIL_LIMITED_IO_HPP
+#endif  // SOCKETSERVER_IO_DETAIL_LIMITED_IO_HPP

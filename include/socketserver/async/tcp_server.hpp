@@ -1,14 +1,14 @@
 #ifndef SOCKETSERVER_ASYNC_TCP_SERVER_HPP
 #define SOCKETSERVER_ASYNC_TCP_SERVER_HPP
 
-#include <socketserver/detail/coroutine.hpp>  // first: before asio's coroutine headers
+#include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
 #include <utility>
 
 #include <asio/ip/tcp.hpp>
 
 #include <socketserver/address.hpp>
-#include <socketserver/async_stream_server.hpp>
+#include <socketserver/async/stream_server.hpp>
 
 namespace socketserver {
 

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_SOCKET_STREAM_HPP
-#define SOCKETSERVER_SOCKET_STREAM_HPP
+#ifndef SOCKETSERVER_IO_SOCKET_STREAM_HPP
+#define SOCKETSERVER_IO_SOCKET_STREAM_HPP
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,9 +15,9 @@
 #include <span>
 #include <system_error>
 
-#include <socketserver/byte_stream.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/system_error.hpp>
+#include <socketserver/io/byte_stream.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver {
@@ -133,4 +133,4 @@ class SocketStream final : public ByteStream {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_SOCKET_STREAM_HPP
+#endif  // SOCKETSERVER_IO_SOCKET_STREAM_HPP

@@ -1,5 +1,5 @@
-#ifndef SOCKETSERVER_MEMORY_PIPE_HPP
-#define SOCKETSERVER_MEMORY_PIPE_HPP
+#ifndef SOCKETSERVER_TESTING_MEMORY_PIPE_HPP
+#define SOCKETSERVER_TESTING_MEMORY_PIPE_HPP
 
 #include <algorithm>
 #include <cerrno>
@@ -16,7 +16,7 @@
 #include <system_error>
 #include <utility>
 
-#include <socketserver/byte_stream.hpp>
+#include <socketserver/io/byte_stream.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver {
@@ -192,4 +192,4 @@ inline MemoryPipe::MemoryPipe(std::size_t capacity) {
 
 }  // namespace socketserver
 
-#endif  // SOCKETSERVER_MEMORY_PIPE_HPP
+#endif  // SOCKETSERVER_TESTING_MEMORY_PIPE_HPP
