@@ -64,7 +64,7 @@ struct PidThenMaybeRaise : socketserver::StreamRequestHandler {
 struct ReportingServer : socketserver::ForkingTCPServer<PidThenMaybeRaise> {
   ReportingServer() : ForkingMixIn(Address("127.0.0.1", 0)) {}
   void handle_error(Request& request, const Address&) override {
-    request.sendall(
+    static_cast<socketserver::StreamRequest&>(request).sendall(
         fmt::format("error handled in {}: {}\n", ::getpid(), socketserver::detail::current_exception_message()));
   }
 };

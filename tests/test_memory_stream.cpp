@@ -30,7 +30,7 @@ TEST_CASE("a stream handler's logic runs over memory, without a network", "[memo
   };
   auto stream = std::make_unique<socketserver::MemoryStream>("abc\nxyz\n");
   auto& memory = *stream;
-  socketserver::Request request(std::move(stream));
+  socketserver::StreamRequest request(std::move(stream));
   Reverse handler;
   handler.request = &request;
   handler.setup();

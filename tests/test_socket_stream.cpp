@@ -111,7 +111,7 @@ TEST_CASE("read_some returns 0 at end of stream", "[socket_stream]") {
 TEST_CASE("a read with nothing to read throws timed_out once the timeout has passed", "[socket_stream]") {
   StreamPair pair;
   pair.a->set_timeout(50ms);
-  CHECK(pair.a->timeout() == socketserver::Seconds(0.05));
+  CHECK(pair.a->timeout(socketserver::Direction::read) == socketserver::Seconds(0.05));
   const auto start = std::chrono::steady_clock::now();
   try {
     read_text(*pair.a);

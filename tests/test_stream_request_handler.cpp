@@ -24,6 +24,7 @@
 #include <socketserver/error.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/memory_stream.hpp>
+#include <socketserver/io/stream_layer.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/tcp_server.hpp>
 
@@ -116,36 +117,23 @@ struct ShortLines : socketserver::StreamRequestHandler {
 // Counts write_some() calls on every connection it wraps.
 std::atomic<int> write_calls{0};
 
-// A ByteStream decorator over an accepted request, counting the handler's writes.
-class CountingStream final : public socketserver::ByteStream {
+// A layer that counts the handler's writes.
+class CountingStream final : public socketserver::StreamLayer {
  public:
-  explicit CountingStream(Request inner) : inner_(std::move(inner)) {}
-  std::size_t read_some(std::span<char> buffer) override {
-    inner_.stream().set_timeout(timeout());
-    return inner_.stream().read_some(buffer);
-  }
+  using StreamLayer::StreamLayer;
   std::size_t write_some(std::span<const char> data) override {
     ++write_calls;
-    inner_.stream().set_timeout(timeout());
-    return inner_.stream().write_some(data);
+    return StreamLayer::write_some(data);
   }
-  void shutdown_write() noexcept override { inner_.stream().shutdown_write(); }
-  void close() noexcept override { inner_.close(); }
-  int native_handle() const noexcept override { return inner_.fileno(); }
-  void set_no_delay(bool on) override { inner_.stream().set_no_delay(on); }
-
- private:
-  Request inner_;
 };
 
 // An echo server whose connections count their writes.
 class CountingServer : public socketserver::TCPServer<Echo> {
  public:
-  CountingServer() : TCPServer({"127.0.0.1", 0}) {}
-  std::pair<Request, Address> get_request() override {
-    auto [request, client_address] = TCPServer::get_request();
-    if (!request) return {};
-    return {Request(std::make_unique<CountingStream>(std::move(request))), client_address};
+  CountingServer() : TCPServer({"127.0.0.1", 0}) {
+    layers.emplace_back([](std::unique_ptr<socketserver::ByteStream> next) {
+      return std::make_unique<CountingStream>(std::move(next));
+    });
   }
 };
 
@@ -449,7 +437,7 @@ TEST_CASE("rfile and wfile settings made in a handler's constructor survive setu
     }
     std::string written_before_read;
   };
-  socketserver::Request request(std::make_unique<socketserver::MemoryStream>("a line longer than eight bytes\n"));
+  socketserver::StreamRequest request(std::make_unique<socketserver::MemoryStream>("a line longer than eight bytes\n"));
   Strict handler;
   handler.request = &request;
   handler.setup();

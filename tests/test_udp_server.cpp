@@ -26,7 +26,7 @@ struct Echo : socketserver::DatagramRequestHandler {
 };
 
 // Python's `data, sock = self.request; sock.sendto(data, self.client_address)`.
-struct RawEcho : socketserver::BaseRequestHandler {
+struct RawEcho : socketserver::BasicRequestHandler<socketserver::DatagramRequest> {
   void handle() override { request->socket().sendto(request->packet(), client_address); }
 };
 
@@ -50,7 +50,7 @@ TEST_CASE("UDPServer echoes a datagram for each of three clients, then closes", 
   CHECK(server.fileno() == -1);
 }
 
-TEST_CASE("a BaseRequestHandler replies through request->socket().sendto()", "[udp][handler]") {
+TEST_CASE("a raw datagram handler replies through request->socket().sendto()", "[udp][handler]") {
   socketserver::UDPServer<RawEcho> server({"127.0.0.1", 0});
   auto client = test::Client::datagram(server.server_address());
   client.send("raw packet");

@@ -9,6 +9,7 @@
 #include <socketserver/async/buffered_reader.hpp>
 #include <socketserver/async/buffered_writer.hpp>
 #include <socketserver/async/framing.hpp>
+#include <socketserver/async/stream_request.hpp>
 #include <socketserver/async/stream_request_handler.hpp>
 #include <socketserver/async/stream_server.hpp>
 #include <socketserver/async/tcp_server.hpp>

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -19,18 +21,23 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <socketserver/access_list.hpp>
 #include <socketserver/address.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/deadline.hpp>
 #include <socketserver/detail/exception.hpp>
 #include <socketserver/detail/system_error.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
+#include <socketserver/proxy_protocol.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/server_stats.hpp>
 
 namespace socketserver {
+
+class DatagramRequest;
 
 /// The server lifecycle shared by every server: the serve loop, shutdown, and the hooks a
 /// request passes through, in Python's order.
@@ -49,13 +56,15 @@ namespace socketserver {
 /// runs on the serving thread between requests. shutdown() may be called from any thread, but
 /// not from a signal handler (it locks a mutex): use an asio::signal_set on get_executor().
 ///
-/// Python declares the request hooks here too; in C++ they are declared here as well, with the
-/// type-erased Request and Address, so one handler type works with every server.
+/// Python declares the request hooks here too; in C++ they are declared here as well, taking
+/// the Request base: each server makes requests of its own kind (StreamRequest, DatagramRequest,
+/// AsyncStreamRequest), and its handlers see that kind.
 ///
 /// Beyond Python: a stream server holds every connection to `limits` (timeouts, connection
-/// counts, line length, the drain at server_close()), counts them in stats(), and reports
-/// through `logger`. When accept() fails for want of descriptors or memory (EMFILE, ENFILE,
-/// ENOBUFS, ENOMEM), the loop stops accepting for 10 ms, doubling up to 1 s while it keeps
+/// counts, line length, the drain at server_close()), reads the PROXY protocol from the proxies
+/// `proxy_protocol` trusts, counts its connections in stats(), and reports through `logger`.
+/// Every server refuses what its access list denies (set_access_list()). When accept() fails for want of descriptors or
+/// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the loop stops accepting for 10 ms, doubling up to 1 s while it keeps
 /// failing, instead of spinning on a listening socket it cannot empty.
 class BaseServer {
  public:
@@ -136,6 +145,28 @@ class BaseServer {
   /// Where the server's log lines go: errors, access lines, security events.
   Logger logger;
 
+  /// Which peers' connections begin with a PROXY protocol header (stream servers). Off by
+  /// default. Set before serving.
+  ProxyProtocol proxy_protocol;
+
+  /// Replaces the access list: the networks whose connections (or datagrams) the server takes.
+  /// Each is checked against the peer's real address right after accept() (or recvfrom()),
+  /// before any byte of it is read or any layer runs; a refused one is closed unread (dropped),
+  /// counted in stats().refused and stats().denied, and logged as a security event. The match
+  /// rule is AccessList's: the longest matching prefix decides. Peers of Unix sockets are not
+  /// checked. Thread safety: any thread, while the server runs; the next connection sees it.
+  void set_access_list(AccessList list) {
+    auto shared = std::make_shared<const AccessList>(std::move(list));
+    const std::lock_guard lock(access_mutex_);
+    access_ = shared->empty() ? nullptr : std::move(shared);
+  }
+
+  /// The access list in force; empty when none is (every peer is admitted).
+  AccessList access_list() const {
+    const std::lock_guard lock(access_mutex_);
+    return access_ ? *access_ : AccessList();
+  }
+
   /// The server's counters now. Thread safety: any thread.
   ServerStats stats() const { return tracker_.stats(); }
 
@@ -178,11 +209,6 @@ class BaseServer {
   /// Called when handle_request() times out. May be overridden.
   virtual void handle_timeout() {}
 
-  /// Takes the next request off the socket: accept() or recvfrom(). Returns an empty Request
-  /// when there is none after all (another process took it). Throws std::system_error, which
-  /// the loop ignores, as Python does. May be overridden.
-  virtual std::pair<Request, Address> get_request() = 0;
-
   /// Returns false to refuse a request: it is then shut down without an answer. May be
   /// overridden; the default accepts every request.
   virtual bool verify_request(Request& /*request*/, const Address& /*client_address*/) { return true; }
@@ -203,11 +229,12 @@ class BaseServer {
   /// Releases the request's connection. May be overridden.
   virtual void close_request(Request& /*request*/) {}
 
-  /// Called, inside the catch block, when a request's processing throws. The default logs
-  /// one line with the peer and the exception's message: a limit (a socketserver::errc: a
-  /// timeout, a line too long) as a security event, at info level for the routine ones (idle,
-  /// first byte, connection age), warning for the others; anything else as a server error. A
-  /// connection cut by drain() is not logged again.
+  /// Called, inside the catch block, when a request's processing throws; `client_address` is
+  /// the handler's (the client a PROXY header named, once it has been read). The default logs
+  /// one line with it and the exception's message: a limit (a socketserver::errc: a timeout, a
+  /// line too long, a bad PROXY header) as a security event, at info level for the routine ones
+  /// (idle, first byte, connection age), warning for the others; anything else as a server
+  /// error. A connection cut by drain() is not logged again.
   /// The server keeps serving. May be overridden; std::current_exception() is the error.
   virtual void handle_error(Request& request, const Address& client_address) {
     const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
@@ -225,6 +252,53 @@ class BaseServer {
   }
 
  protected:
+  // For the library's servers and mixins; not part of Python's API.
+
+  /// Takes one request with `get_request` (a server's own get_request(), returning its kind of
+  /// request and the peer) and runs it through the hooks: Python's _handle_request_noblock().
+  template <class RequestType, class GetRequest>
+  void handle_request_with(GetRequest&& get_request) {
+    std::pair<RequestType, Address> next;
+    try {
+      next = get_request();
+    } catch (const std::system_error& e) {
+      if (is_resource_error(e.code())) back_off(e);
+      return;
+    }
+    if (!next.first) return;
+    backoff_ = {};
+    constexpr bool connection = !std::is_same_v<RequestType, DatagramRequest>;
+    if (admit(next.first, next.second, connection)) serve_request(next.first, next.second);
+  }
+
+  /// The body of a request thread (Python's process_request_thread()): finish_request(),
+  /// handle_error() on failure, then always shutdown_request(). Nothing escapes but thread
+  /// cancellation, which unwinds after shutdown_request().
+  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
+  void
+  run_request(Request& request, const Address& client_address) {
+    try {
+      finish_request(request, client_address);
+    } catch (const abi::__forced_unwind&) {
+      shutdown_request(request);
+      throw;
+    } catch (...) {
+      detail::RequestAccess::note_current_exception(request);
+      report_error(request, client_address);
+    }
+    try {
+      shutdown_request(request);
+    } catch (...) {  // on this thread nothing may escape: report it like any other error
+      report_error(request, client_address);
+    }
+  }
+
+  /// handle_error() for the exception being handled, with the handler's client address.
+  void report_error(Request& request, const Address& client_address) {
+    detail::call_error_hook(
+        [&] { handle_error(request, detail::RequestAccess::client_address(request, client_address)); });
+  }
+
   /// Starts an asynchronous wait until a request can be taken; `done` runs on the io_context.
   virtual void async_wait_request(std::function<void(std::error_code)> done) = 0;
   /// Cancels that wait (its handler then runs with operation_aborted).
@@ -350,27 +424,53 @@ class BaseServer {
 
   void wake() noexcept { end_wait(); }
 
-  // One request, known to be ready: Python's _handle_request_noblock().
+  // One request, known to be ready: each server takes its own kind (handle_request_with()).
+  virtual void handle_request_noblock() = 0;
+
+  // Right after accept(): the access list, the PROXY protocol's trust, and the connection
+  // limits. False when the request was refused (and shut down).
+  bool admit(Request& request, const Address& peer, bool connection) {
+    if (!access_allows(peer)) {
+      tracker_.count_denied();
+      logger.log(LogLevel::warning, LogCategory::security, "refused {} from {}: denied by the access list",
+                 connection ? "connection" : "datagram", peer);
+      shutdown_request(request);
+      return false;
+    }
+    if (!connection) return true;
+    const bool proxied = proxy_protocol.enabled() && proxy_protocol.trusts(peer);
+    if (proxy_protocol.enabled() && !proxied) {
+      const bool refuse = proxy_protocol.untrusted == ProxyProtocol::Untrusted::refuse;
+      tracker_.count_proxy(refuse ? detail::ProxyOutcome::untrusted_refused : detail::ProxyOutcome::untrusted_direct);
+      logger.log(refuse ? LogLevel::warning : LogLevel::info, LogCategory::security,
+                 "{} connection from {}: not a trusted proxy", refuse ? "refused" : "direct", peer);
+      if (refuse) {
+        tracker_.count_refused();
+        shutdown_request(request);
+        return false;
+      }
+    }
+    detail::ConnectionTracker::Admission admission{};
+    auto record = tracker_.admit(peer, request.fileno(), admission, /*count_ip=*/!proxied);
+    if (!record) {
+      refuse(request, peer, admission);
+      return false;
+    }
+    record->expect_proxy_header(proxied);
+    detail::RequestAccess::set_record(request, std::move(record));
+    return true;
+  }
+
+  bool access_allows(const Address& peer) const {
+    const std::lock_guard lock(access_mutex_);
+    return access_ == nullptr || access_->allows(peer);
+  }
+
+  // verify_request(), then process_request(); errors go to handle_error(), and a request that is
+  // not processed is shut down.
   __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
   void
-  handle_request_noblock() {
-    std::pair<Request, Address> next;
-    try {
-      next = get_request();
-    } catch (const std::system_error& e) {
-      if (is_resource_error(e.code())) back_off(e);
-      return;
-    }
-    Request& request = next.first;
-    const Address& client_address = next.second;
-    if (!request) return;
-    backoff_ = {};
-    if (request.is_stream()) {
-      detail::ConnectionTracker::Admission admission{};
-      auto record = tracker_.admit(client_address, request.fileno(), admission);
-      if (!record) return refuse(request, client_address, admission);
-      detail::RequestAccess::set_record(request, std::move(record));
-    }
+  serve_request(Request& request, const Address& client_address) {
     try {
       if (verify_request(request, client_address)) {
         process_request(request, client_address);
@@ -381,7 +481,7 @@ class BaseServer {
       throw;
     } catch (...) {
       detail::RequestAccess::note_current_exception(request);
-      detail::call_error_hook([&] { handle_error(request, client_address); });
+      report_error(request, client_address);
     }
     shutdown_request(request);
   }
@@ -399,6 +499,8 @@ class BaseServer {
   detail::Clock::duration backoff_{};  // the last back-off after an accept() failure
   detail::Clock::time_point backoff_until_{};
   detail::ConnectionTracker tracker_{limits, logger};
+  mutable std::mutex access_mutex_;
+  std::shared_ptr<const AccessList> access_;  // null: every peer is admitted
 };
 
 }  // namespace socketserver

@@ -6,9 +6,11 @@
 #include <string_view>
 
 #include <socketserver/base_request_handler.hpp>
+#include <socketserver/datagram_request.hpp>
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
 #include <socketserver/io/datagram_socket.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/io/memory_stream.hpp>
 
 namespace socketserver {
@@ -17,7 +19,7 @@ namespace socketserver {
 /// written to `wfile` is sent back to the peer as one datagram when the handler finishes.
 ///
 /// Difference from Python: an empty reply is not sent (Python sends an empty datagram).
-class DatagramRequestHandler : public BaseRequestHandler {
+class DatagramRequestHandler : public BasicRequestHandler<DatagramRequest> {
  public:
   /// The datagram received; valid until the handler is destroyed.
   std::string_view packet;
@@ -35,8 +37,8 @@ class DatagramRequestHandler : public BaseRequestHandler {
     socket = &request->socket();
     in_ = std::make_unique<MemoryStream>(std::string(packet));
     out_ = std::make_unique<MemoryStream>();
-    rfile.attach(*in_);
-    wfile.attach(*out_);
+    detail::IoAccess::attach(rfile, *in_);
+    detail::IoAccess::attach(wfile, *out_);
   }
 
   /// Sends what was written to wfile to client_address, unless nothing was. An override must

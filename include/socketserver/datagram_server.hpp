@@ -15,21 +15,20 @@
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
+#include <socketserver/datagram_request.hpp>
 #include <socketserver/detail/endpoint.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/detail/run_handler.hpp>
 #include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
 #include <socketserver/io/datagram_socket.hpp>
-#include <socketserver/stream_request_handler.hpp>
 
 namespace socketserver {
 
-/// A handler a datagram server can run: a default-constructible BaseRequestHandler that is
-/// not a StreamRequestHandler.
+/// A handler a datagram server can run: a default-constructible handler of DatagramRequests
+/// (DatagramRequestHandler, BasicRequestHandler<DatagramRequest>).
 template <class H>
-concept DatagramHandler = std::derived_from<H, BaseRequestHandler> && std::default_initializable<H> &&
-    !std::derived_from<H, StreamRequestHandler>;
+concept DatagramHandler = std::derived_from<H, BasicRequestHandler<DatagramRequest>> && std::default_initializable<H>;
 
 /// A bound datagram socket that runs a `Handler` for each datagram received: what UDPServer
 /// and UnixDatagramServer are made of.
@@ -42,6 +41,7 @@ class BasicDatagramServer : public BaseServer {
  public:
   using handler_type = Handler;
   using protocol_type = Protocol;
+  using request_type = DatagramRequest;
   /// Handlers reply through the server's socket: a mixin must not close it under them.
   static constexpr bool handlers_share_server_socket = true;
 
@@ -99,8 +99,9 @@ class BasicDatagramServer : public BaseServer {
   /// The server's socket (Python's `server.socket`).
   typename Protocol::socket& socket() noexcept { return socket_; }
 
-  /// Receives one datagram. May be overridden.
-  std::pair<Request, Address> get_request() override {
+  /// Receives one datagram: Python's get_request(). Returns an empty request when there is none
+  /// after all. Throws std::system_error, which the serving loop ignores. May be overridden.
+  virtual std::pair<DatagramRequest, Address> get_request() {
     std::string packet(max_packet_size, '\0');
     typename Protocol::endpoint peer;
     for (;;) {
@@ -109,7 +110,7 @@ class BasicDatagramServer : public BaseServer {
       if (n >= 0) {
         packet.resize(static_cast<std::size_t>(n));
         peer.resize(length);
-        return {Request(std::move(packet), sender_), detail::to_address(peer)};
+        return {DatagramRequest(std::move(packet), sender_), detail::to_address(peer)};
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
       if (errno != EINTR) detail::throw_errno("recvfrom");
@@ -118,7 +119,7 @@ class BasicDatagramServer : public BaseServer {
 
   /// Runs a `Handler` on the datagram. May be overridden.
   void finish_request(Request& request, const Address& client_address) override {
-    detail::run_handler<Handler>(request, client_address, this);
+    detail::run_handler<Handler>(static_cast<DatagramRequest&>(request), client_address, this);
   }
 
  protected:
@@ -132,6 +133,10 @@ class BasicDatagramServer : public BaseServer {
   }
 
  private:
+  void handle_request_noblock() override {
+    this->template handle_request_with<DatagramRequest>([this] { return get_request(); });
+  }
+
   // The server socket as handlers see it.
   class Sender final : public DatagramSocket {
    public:

@@ -31,6 +31,12 @@ enum class errc {
   write_timeout,
   /// The connection is older than Limits::connection_timeout.
   connection_timeout,
+  /// A trusted proxy's connection did not begin with a valid PROXY protocol header.
+  bad_proxy_header,
+  /// A PROXY protocol v2 header announced more than ProxyProtocol::max_tlv_size of TLVs.
+  proxy_header_too_large,
+  /// No complete PROXY protocol header within ProxyProtocol::header_timeout.
+  proxy_header_timeout,
 };
 
 namespace detail {
@@ -55,6 +61,12 @@ class ErrorCategory final : public std::error_category {
         return "write timeout: the peer does not read";
       case errc::connection_timeout:
         return "connection timeout: the connection is too old";
+      case errc::bad_proxy_header:
+        return "invalid PROXY protocol header";
+      case errc::proxy_header_too_large:
+        return "PROXY protocol header too large";
+      case errc::proxy_header_timeout:
+        return "no PROXY protocol header within its timeout";
     }
     return "unknown socketserver error";
   }

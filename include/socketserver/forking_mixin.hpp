@@ -106,7 +106,7 @@ class ForkingMixIn : public Server {
       ::_exit(1);
     } catch (...) {
       detail::RequestAccess::note_current_exception(request);
-      detail::call_error_hook([&] { this->handle_error(request, client_address); });
+      this->report_error(request, client_address);
     }
     try {
       this->shutdown_request(request);

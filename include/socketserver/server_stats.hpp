@@ -24,6 +24,21 @@ struct ServerStats {
   std::uint64_t accept_errors = 0;   ///< accept() failures that paused accepting (EMFILE, ENFILE, ...)
   std::uint64_t bytes_in = 0;        ///< read through rfile
   std::uint64_t bytes_out = 0;       ///< written through wfile
+  std::uint64_t denied = 0;          ///< refused by the access list (also counted in `refused`)
+
+  /// What became of the connections of proxies and other peers while server.proxy_protocol is
+  /// on. A connection whose header fails is also counted among timed_out, limit_exceeded or
+  /// errors by its close reason.
+  struct Proxy {
+    std::uint64_t v1 = 0;                 ///< valid v1 headers
+    std::uint64_t v2 = 0;                 ///< valid v2 headers
+    std::uint64_t local = 0;              ///< of those, LOCAL (v1 UNKNOWN): the real addresses kept
+    std::uint64_t invalid = 0;            ///< malformed, too large, or the connection ended inside the header
+    std::uint64_t timed_out = 0;          ///< no whole header within header_timeout
+    std::uint64_t untrusted_refused = 0;  ///< from peers not trusted, refused unread (also in `refused`)
+    std::uint64_t untrusted_direct = 0;   ///< from peers not trusted, served as direct connections
+  };
+  Proxy proxy;
 
   /// Upper bounds, in seconds, of the buckets of `durations`; the last bucket has none.
   static constexpr std::array<double, 7> duration_bounds{0.0001, 0.001, 0.01, 0.1, 1, 10, 100};

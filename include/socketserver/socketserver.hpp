@@ -5,9 +5,11 @@
 // (io/). The coroutine servers are in <socketserver/async.hpp>, the test helpers in
 // <socketserver/testing.hpp>.
 
+#include <socketserver/access_list.hpp>
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
+#include <socketserver/datagram_request.hpp>
 #include <socketserver/datagram_request_handler.hpp>
 #include <socketserver/datagram_server.hpp>
 #include <socketserver/error.hpp>
@@ -19,13 +21,18 @@
 #include <socketserver/io/datagram_socket.hpp>
 #include <socketserver/io/framing.hpp>
 #include <socketserver/io/memory_stream.hpp>
+#include <socketserver/io/proxy_stream.hpp>
 #include <socketserver/io/socket_stream.hpp>
+#include <socketserver/io/stream_layer.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
+#include <socketserver/proxy_header.hpp>
+#include <socketserver/proxy_protocol.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/server_stats.hpp>
 #include <socketserver/shutdown_on_signals.hpp>
+#include <socketserver/stream_request.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/stream_server.hpp>
 #include <socketserver/stream_socket_server.hpp>

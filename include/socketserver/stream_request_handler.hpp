@@ -8,8 +8,9 @@
 #include <socketserver/error.hpp>
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
-#include <socketserver/request.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/seconds.hpp>
+#include <socketserver/stream_request.hpp>
 
 namespace socketserver {
 
@@ -48,14 +49,14 @@ class StreamRequestHandler : public BaseRequestHandler {
     ByteStream& stream = request->stream();
     detail::ConnectionRecord* record = detail::RequestAccess::record(*request);
     if (record != nullptr) {
-      record->user_timeout = timeout;
+      record->set_user_timeout(timeout);
       stream.set_timeout(record->wait_cap());
     } else {
       stream.set_timeout(timeout);
     }
     if (disable_nagle_algorithm) stream.set_no_delay(true);
-    wfile.attach(stream, record);
-    rfile.attach(stream, &wfile, record);
+    detail::IoAccess::attach(wfile, stream, record);
+    detail::IoAccess::attach(rfile, stream, &wfile, record);
   }
 
   /// Flushes wfile. As in Python, a socket error on this last flush is ignored (a limit, such as write_timeout, is

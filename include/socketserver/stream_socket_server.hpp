@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <socketserver/address.hpp>
 #include <socketserver/base_server.hpp>
@@ -16,22 +19,33 @@
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
+#include <socketserver/error.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/proxy_stream.hpp>
 #include <socketserver/io/socket_stream.hpp>
+#include <socketserver/logger.hpp>
+#include <socketserver/proxy_header.hpp>
+#include <socketserver/stream_request.hpp>
 
 namespace socketserver {
 
-/// The listening half of a stream server: binds, listens, accepts and closes (Python's
-/// TCPServer without finish_request(), with the address family as the `Protocol` parameter).
-/// BasicStreamServer adds handlers that run on a thread; BasicAsyncStreamServer adds
-/// coroutine handlers.
+/// The listening half of a stream server: binds, listens, accepts, puts the server's layers on
+/// each connection, and closes (Python's TCPServer without finish_request(), with the address
+/// family as the `Protocol` parameter and the kind of request as `RequestType`).
+/// BasicStreamServer adds handlers that run on a thread (StreamRequest); BasicAsyncStreamServer
+/// adds coroutine handlers (AsyncStreamRequest).
 ///
 /// Ownership: the server owns the listening socket. Each accepted connection becomes a
-/// Request owning a SocketStream; shutdown_request() sends FIN and closes it when its handler
-/// is done.
-template <class Protocol>
+/// request owning a SocketStream, and later the layers on it; shutdown_request() sends FIN and
+/// closes it when its handler is done.
+template <class Protocol, class RequestType>
 class StreamSocketServer : public BaseServer {
  public:
   using protocol_type = Protocol;
+  using request_type = RequestType;
+
+  /// Makes one layer of a connection: takes the stream below and returns the one on top.
+  using Layer = std::function<std::unique_ptr<ByteStream>(std::unique_ptr<ByteStream>)>;
   /// Handlers do not use the listening socket: a mixin may close it before they finish.
   static constexpr bool handlers_share_server_socket = false;
 
@@ -69,6 +83,12 @@ class StreamSocketServer : public BaseServer {
   /// not refused (the kernel caps it at net.core.somaxconn).
   int request_queue_size = SOMAXCONN;
 
+  /// The layers each connection gets, bottom first, above the PROXY protocol's (when the peer
+  /// is a trusted proxy) and under the handler's rfile and wfile. They are made on the
+  /// connection's own thread (or event loop), and their handshake() runs there before the
+  /// handler, within limits.first_byte_timeout. Set before serving.
+  std::vector<Layer> layers;
+
   /// Binds the socket and records the bound address in server_address(). May be overridden.
   virtual void server_bind() {
     server_address_ =
@@ -98,8 +118,10 @@ class StreamSocketServer : public BaseServer {
   /// The listening socket (Python's `server.socket`).
   typename Protocol::acceptor& socket() noexcept { return acceptor_; }
 
-  /// Accepts one connection. May be overridden.
-  std::pair<Request, Address> get_request() override {
+  /// Accepts one connection: Python's get_request(). Returns an empty request when there is
+  /// none after all (another process took it). Throws std::system_error, which the serving loop
+  /// ignores, as Python does. May be overridden.
+  virtual std::pair<RequestType, Address> get_request() {
     typename Protocol::endpoint peer;
     for (;;) {
       socklen_t length = static_cast<socklen_t>(peer.capacity());
@@ -109,7 +131,7 @@ class StreamSocketServer : public BaseServer {
         auto stream =
             std::make_unique<SocketStream>(fd.get(), SocketStream::blocking);  // Linux: no O_NONBLOCK from the listener
         fd.release();
-        return {Request(std::move(stream)), detail::to_address(peer)};
+        return {RequestType(std::move(stream)), detail::to_address(peer)};
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
       if (errno != EINTR) detail::throw_errno("accept");
@@ -118,7 +140,7 @@ class StreamSocketServer : public BaseServer {
 
   /// Sends FIN (errors ignored, as in Python), then close_request(). May be overridden.
   void shutdown_request(Request& request) override {
-    if (request.is_stream()) request.stream().shutdown_write();
+    static_cast<RequestType&>(request).shutdown_write();
     close_request(request);
   }
 
@@ -142,7 +164,72 @@ class StreamSocketServer : public BaseServer {
     closed_after_fork_ = true;
   }
 
+  // On the connection's thread, before its handler: puts the PROXY protocol's layer (for a
+  // trusted proxy) and the server's layers on the connection. Returns the PROXY layer, or null.
+  ProxyStream* open_layers(RequestType& request) {
+    std::unique_ptr<ByteStream>& top = detail::StreamRequestAccess::stream(request);
+    ProxyStream* proxy = nullptr;
+    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+    if (record != nullptr && record->expects_proxy_header()) {
+      auto layer = std::make_unique<ProxyStream>(std::move(top), proxy_protocol.max_tlv_size);
+      proxy = layer.get();
+      top = std::move(layer);
+    }
+    for (const Layer& make : layers) {
+      top = make(std::move(top));
+      if (!top) throw std::logic_error("a layer made no stream");
+    }
+    return proxy;
+  }
+
+  // When the connection's PROXY header has been read: the client it names becomes the
+  // handler's `client`, and the connection's for the per-IP limit, the logs and stats. False
+  // when that client is over max_connections_per_ip (the connection is then refused, logged).
+  bool proxy_header_read(RequestType& request, const ProxyStream& proxy, Address& client) {
+    const ProxyHeader& header = proxy.header();
+    const bool local = header.command() == ProxyHeader::Command::local;
+    tracker().count_proxy(local                   ? detail::ProxyOutcome::local
+                          : header.version() == 1 ? detail::ProxyOutcome::v1
+                                                  : detail::ProxyOutcome::v2);
+    if (!local) {
+      logger.log(LogLevel::info, LogCategory::security, "PROXY v{} header from {}: client {}", header.version(), client,
+                 header.source());
+      client = header.source();
+    } else {
+      logger.log(LogLevel::info, LogCategory::security, "PROXY v{} LOCAL header from {}", header.version(), client);
+    }
+    detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+    if (record == nullptr || tracker().admit_client(*record, client, std::make_unique<ProxyHeader>(header)))
+      return true;
+    tracker().count_refused();
+    logger.log(LogLevel::warning, LogCategory::security,
+               "refused connection from {}: max_connections_per_ip ({}) reached for its address", client,
+               limits.max_connections_per_ip);
+    return false;
+  }
+
+  // Counts a PROXY header that failed (the exception being handled), and rethrows it.
+  [[noreturn]] void proxy_header_failed() {
+    const std::error_code code = detail::current_error_code();
+    tracker().count_proxy(code == errc::proxy_header_timeout ? detail::ProxyOutcome::timed_out
+                                                             : detail::ProxyOutcome::invalid);
+    throw;
+  }
+
+  // The deadline of the PROXY header, and of the server's layers' handshake, from now.
+  detail::Clock::time_point proxy_deadline() const {
+    return detail::Clock::now() + detail::to_duration(proxy_protocol.header_timeout);
+  }
+  detail::Clock::time_point layers_deadline() const {
+    return limits.first_byte_timeout ? detail::Clock::now() + detail::to_duration(*limits.first_byte_timeout)
+                                     : detail::Clock::time_point::max();
+  }
+
  private:
+  void handle_request_noblock() override {
+    this->template handle_request_with<RequestType>([this] { return get_request(); });
+  }
+
   void close_socket() noexcept { detail::close_server_socket(acceptor_, bound_path_); }
 
   typename Protocol::acceptor acceptor_;

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include <socketserver/address.hpp>
-#include <socketserver/detail/request_thread.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/request.hpp>
 
@@ -79,7 +78,7 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
       this->shutdown_request(request);
       return;
     }
-    queue_.push_back({std::move(request), client_address});
+    queue_.push_back({std::move(static_cast<typename Server::request_type&>(request)), client_address});
     work_.notify_one();
   }
 
@@ -110,12 +109,12 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
  protected:
   /// Runs one request on a worker: Python's process_request_thread(). May be overridden.
   virtual void process_request_thread(Request& request, const Address& client_address) {
-    detail::run_request_thread(*this, request, client_address);
+    this->run_request(request, client_address);
   }
 
  private:
   struct Task {
-    Request request;
+    typename Server::request_type request;
     Address client_address;
   };
 

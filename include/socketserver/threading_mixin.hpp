@@ -9,7 +9,6 @@
 #include <utility>
 
 #include <socketserver/address.hpp>
-#include <socketserver/detail/request_thread.hpp>
 #include <socketserver/request.hpp>
 
 namespace socketserver {
@@ -49,7 +48,8 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
     Worker& worker = workers_.emplace_back();
     worker.daemon = daemon_threads;
     try {
-      worker.thread = std::thread([this, &worker, request = std::move(request), client_address]() mutable {
+      auto& owned = static_cast<typename Server::request_type&>(request);
+      worker.thread = std::thread([this, &worker, request = std::move(owned), client_address]() mutable {
         struct MarkDone {  // also when the thread is cancelled
           std::atomic<bool>& done;
           ~MarkDone() { done.store(true, std::memory_order_release); }
@@ -77,7 +77,7 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
  protected:
   /// The body of a request thread: Python's process_request_thread(). May be overridden.
   virtual void process_request_thread(Request& request, const Address& client_address) {
-    detail::run_request_thread(*this, request, client_address);
+    this->run_request(request, client_address);
   }
 
  private:

@@ -20,6 +20,8 @@
 #include <socketserver/async/detail/event_loop.hpp>
 #include <socketserver/async/detail/spill_buffer.hpp>
 #include <socketserver/error.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 
 namespace socketserver {
 
@@ -47,19 +49,6 @@ class AsyncBufferedReader {
   AsyncBufferedReader(const AsyncBufferedReader&) = delete;
   AsyncBufferedReader& operator=(const AsyncBufferedReader&) = delete;
   ~AsyncBufferedReader() { give_back(); }
-
-  /// Reads from `connection` from now on, dropping anything buffered; max_line is kept.
-  void attach(detail::Connection& connection, AsyncBufferedWriter* flush_before_wait = nullptr) noexcept {
-    give_back();
-    own_.clear();
-    begin_ = end_ = nullptr;
-    in_own_ = false;
-    eof_ = false;
-    idle_ = false;
-    draining_ = false;
-    connection_ = &connection;
-    flush_before_wait_ = flush_before_wait;
-  }
 
   /// The longest line readline() accepts, newline included. A longer line throws
   /// std::system_error(errc::line_too_long) instead of buffering without bound. 0, the
@@ -105,6 +94,21 @@ class AsyncBufferedReader {
   std::size_t buffered() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
 
  private:
+  friend struct detail::IoAccess;
+
+  // Reads from `connection`'s stream from now on, dropping anything buffered; max_line is kept.
+  void attach(detail::Connection& connection, AsyncBufferedWriter* flush_before_wait = nullptr) noexcept {
+    give_back();
+    own_.clear();
+    begin_ = end_ = nullptr;
+    in_own_ = false;
+    eof_ = false;
+    idle_ = false;
+    draining_ = false;
+    connection_ = &connection;
+    flush_before_wait_ = flush_before_wait;
+  }
+
   // The coroutines keep little across a wait (an idle connection waits in one of them): the
   // plain functions below do the work, and the waits sit in the coroutine's own frame rather
   // than in a nested one.
@@ -182,19 +186,23 @@ class AsyncBufferedReader {
 
   // co_await: before waiting for input, hold only the unfinished part of a line and send what
   // the writer holds; while the socket does not take all of that, wait for it to, not for input.
-  // One plain function, not a coroutine: no frame of its own while a connection is idle.
+  // A writer coroutine suspended in wfile sends its own bytes: the reader then waits for input
+  // alone, so the two can be blocked at once (full duplex). One plain function, not a
+  // coroutine: no frame of its own while a connection is idle.
   //
   // Over a server's connection the wait carries the deadline of the limits that apply (first
   // byte, idle, read, connection age), and a wait for a new request while the server drains is
   // the end of the stream, once what has arrived is read.
   detail::Wait wait_for_input() {
+    using Side = detail::Connection::Side;
     park();
     detail::Connection& c = connection();
     detail::ConnectionRecord* record = c.record();
-    if (flush_before_wait_ != nullptr && !flush_before_wait_->try_flush()) {
-      return c.wait_writable(record != nullptr ? record->write_deadline(detail::Clock::now()) : detail::Deadline{});
+    if (flush_before_wait_ != nullptr && !c.waiting(Side::writer) && !flush_before_wait_->try_flush()) {
+      return c.wait(Side::reader, c.stream().blocked_on(),
+                    record != nullptr ? record->write_deadline(detail::Clock::now()) : detail::Deadline{});
     }
-    if (record == nullptr) return c.wait_readable();
+    if (record == nullptr) return c.wait(Side::reader, blocked_on_);
     const auto now = detail::Clock::now();
     const bool partial = buffered() != 0;
     const detail::Deadline deadline = record->read_deadline(now, partial);
@@ -206,7 +214,7 @@ class AsyncBufferedReader {
       }
       idle_ = true;
     }
-    return c.wait_readable(deadline);
+    return c.wait(Side::reader, blocked_on_, deadline);
   }
 
   std::size_t line_cap() const noexcept {
@@ -218,36 +226,34 @@ class AsyncBufferedReader {
 
   enum class Filled { more, end, nothing };
 
-  // One read after end_, if the socket may have data.
+  // One read of the stream after end_. The stream is asked even when the socket has reported
+  // nothing new: a layer may hold bytes of its own, and the socket answers would_block without a
+  // system call while it is known to be drained.
   Filled try_fill() {
     if (eof_) return Filled::end;
+    detail::Connection& c = connection();
     if (idle_) {
       idle_ = false;
-      connection().record()->leave_idle();
+      c.record()->leave_idle();
     }
-    if (draining_) {  // one read of what may have arrived, whatever the last edge said
+    c.check(detail::Connection::Side::reader);
+    const bool last = draining_;  // the server drains: one read of what may have arrived, whatever the last edge said
+    if (last) {
       draining_ = false;
-      const auto [room, size] = prepare();
-      const ssize_t n = connection().read_some(room, size);
-      if (n > 0) {
-        end_ += n;
-        return Filled::more;
-      }
-      eof_ = true;
-      return Filled::end;
+      c.readiness().readable = true;
     }
-    if (!connection().readable()) return Filled::nothing;
     const auto [room, size] = prepare();
-    const ssize_t n = connection().read_some(room, size);
-    if (n > 0) {
+    const std::size_t n = c.stream().read_some({room, size});
+    if (n == ByteStream::would_block) {
+      blocked_on_ = c.stream().blocked_on();
+      if (!last) return Filled::nothing;
+    } else if (n > 0) {
       end_ += n;
+      if (detail::ConnectionRecord* record = c.record()) record->count_in(n);
       return Filled::more;
     }
-    if (n == 0) {
-      eof_ = true;
-      return Filled::end;
-    }
-    return Filled::nothing;
+    eof_ = true;
+    return Filled::end;
   }
 
   struct Room {
@@ -345,8 +351,9 @@ class AsyncBufferedReader {
   const char* end_ = nullptr;
   bool in_own_ = false;  // [begin_, end_) lies in own_, not in buffer_
   bool eof_ = false;
-  bool idle_ = false;      // waiting for a new request: a draining server may end the stream
-  bool draining_ = false;  // the server drains: the next read is the last unless it finds data
+  bool idle_ = false;                       // waiting for a new request: a draining server may end the stream
+  bool draining_ = false;                   // the server drains: the next read is the last unless it finds data
+  Direction blocked_on_ = Direction::read;  // what the stream waits for after its last would_block
 };
 
 }  // namespace socketserver

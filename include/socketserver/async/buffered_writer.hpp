@@ -13,6 +13,9 @@
 
 #include <socketserver/async/detail/event_loop.hpp>
 #include <socketserver/async/detail/spill_buffer.hpp>
+#include <socketserver/detail/deadline.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 
 namespace socketserver {
 
@@ -45,12 +48,6 @@ class AsyncBufferedWriter {
   AsyncBufferedWriter& operator=(const AsyncBufferedWriter&) = delete;
   ~AsyncBufferedWriter() { give_back(); }
 
-  /// Writes to `connection` from now on, dropping anything buffered.
-  void attach(detail::Connection& connection) noexcept {
-    give_back();
-    connection_ = &connection;
-  }
-
   /// Buffers `data`; sends first when it would not fit. Writes of buffer_size or more, and of
   /// direct_write_size or more when nothing is buffered, go straight to the socket.
   asio::awaitable<void> write(std::string_view data) {
@@ -72,7 +69,7 @@ class AsyncBufferedWriter {
     if (try_flush()) co_return;
     const detail::Deadline deadline = write_deadline();
     do {
-      co_await connection().wait_writable(deadline);
+      co_await wait(deadline);
     } while (!try_flush());
   }
 
@@ -80,13 +77,12 @@ class AsyncBufferedWriter {
   /// the rest waits for flush().
   bool try_flush() {
     if (!pending_.empty()) {
-      if (!connection().writable()) return false;
-      pending_.erase_front(connection().write_some(pending_.data(), pending_.size()));
+      pending_.erase_front(write_now(pending_.data(), pending_.size()));
       if (!pending_.empty()) return false;
       pending_.clear();  // drained: keep no large block
     }
     if (size_ == 0) return true;
-    const std::size_t sent = connection().writable() ? connection().write_some(buffer_, size_) : 0;
+    const std::size_t sent = write_now(buffer_, size_);
     if (sent < size_) {
       // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
       // across the wait.
@@ -101,6 +97,38 @@ class AsyncBufferedWriter {
   std::size_t buffered() const noexcept { return size_ + pending_.size(); }
 
  private:
+  friend struct detail::IoAccess;
+
+  // Writes to `connection`'s stream from now on, dropping anything buffered.
+  void attach(detail::Connection& connection) noexcept {
+    give_back();
+    connection_ = &connection;
+  }
+
+  // Writes what the stream takes now; the byte count. When it takes less than all, the
+  // connection notes what the stream waits for, for the next wait().
+  std::size_t write_now(const char* data, std::size_t size) {
+    using Side = detail::Connection::Side;
+    detail::Connection& c = connection();
+    c.check(Side::writer);
+    std::size_t sent = 0;
+    while (sent < size) {
+      const std::size_t n = c.stream().write_some({data + sent, size - sent});
+      if (n == ByteStream::would_block) {
+        c.blocked(Side::writer, c.stream().blocked_on());
+        break;
+      }
+      if (detail::ConnectionRecord* record = c.record()) record->count_out(n);
+      sent += n;
+    }
+    return sent;
+  }
+
+  // co_await: until the stream can take more.
+  detail::Wait wait(const detail::Deadline& deadline) {
+    return connection().wait(detail::Connection::Side::writer, deadline);
+  }
+
   std::size_t capacity() const noexcept {
     return buffer_size < detail::EventLoop::buffer_size ? buffer_size : detail::EventLoop::buffer_size;
   }
@@ -113,10 +141,10 @@ class AsyncBufferedWriter {
   asio::awaitable<void> send_all(const char* data, std::size_t size) {
     const detail::Deadline deadline = write_deadline();
     while (size > 0) {
-      if (!connection().writable()) co_await connection().wait_writable(deadline);
-      const std::size_t n = connection().write_some(data, size);
+      const std::size_t n = write_now(data, size);
       data += n;
       size -= n;
+      if (n == 0) co_await wait(deadline);
     }
   }
 

@@ -3,10 +3,6 @@
 
 #include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <system_error>
 
 #include <asio/awaitable.hpp>
@@ -15,8 +11,10 @@
 #include <socketserver/async/buffered_reader.hpp>
 #include <socketserver/async/buffered_writer.hpp>
 #include <socketserver/async/detail/event_loop.hpp>
+#include <socketserver/async/stream_request.hpp>
+#include <socketserver/base_request_handler.hpp>
 #include <socketserver/error.hpp>
-#include <socketserver/request.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 
 namespace socketserver {
 
@@ -42,7 +40,7 @@ struct AsyncHandlerAccess;
 /// setup() skips finish(), as in Python.
 ///
 /// Threads: the handler runs on one event-loop thread, shared with many other connections:
-/// never block in it (no blocking I/O, no long computation, no request->recv()); co_await
+/// never block in it (no blocking I/O, no long computation); co_await
 /// instead. It may co_await any asio operation on its executor (timers, other sockets).
 class AsyncStreamRequestHandler {
  public:
@@ -61,13 +59,9 @@ class AsyncStreamRequestHandler {
 
   /// Applies disable_nagle_algorithm and attaches rfile and wfile. An override must call it.
   virtual void setup() {
-    if (disable_nagle_algorithm) {
-      const int on = 1;
-      // Unix sockets have no Nagle algorithm: the error there is expected and ignored.
-      ::setsockopt(connection_->fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    }
-    wfile.attach(*connection_);
-    rfile.attach(*connection_, &wfile);
+    if (disable_nagle_algorithm) connection_->stream().set_no_delay(true);
+    detail::IoAccess::attach(wfile, *connection_);
+    detail::IoAccess::attach(rfile, *connection_, &wfile);
   }
 
   /// Serves the request. Override it; the default does nothing.
@@ -83,12 +77,18 @@ class AsyncStreamRequestHandler {
     }
   }
 
-  /// The request: it owns the connection (Python's `self.request`). Read and write through
-  /// rfile and wfile, never through its blocking recv()/sendall().
-  Request* request = nullptr;
-  /// The peer's address.
+  /// The server as its own type (Python's self.server, which is the real object): checked.
+  template <class Server>
+  Server& server_as() const {
+    return socketserver::server_as<Server>(server);
+  }
+
+  /// The request: it owns the connection (Python's `self.request`). It has no blocking
+  /// recv()/sendall(): read and write through rfile and wfile.
+  AsyncStreamRequest* request = nullptr;
+  /// The peer's address; behind a trusted proxy (PROXY protocol), the client's.
   Address client_address;
-  /// The server that accepted the request; cast it to your server type to reach its members.
+  /// The server that accepted the request (server_as() gives it as its own type).
   BaseServer* server = nullptr;
 
  private:

@@ -25,12 +25,18 @@
 #include <socketserver/address.hpp>
 #include <socketserver/async/detail/awaitable_thread.hpp>
 #include <socketserver/async/detail/event_loop.hpp>
+#include <socketserver/async/stream_request.hpp>
 #include <socketserver/async/stream_request_handler.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/exception.hpp>
+#include <socketserver/error.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/proxy_stream.hpp>
+#include <socketserver/io/socket_stream.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/request.hpp>
+#include <socketserver/stream_request.hpp>
 #include <socketserver/stream_socket_server.hpp>
 
 namespace socketserver {
@@ -67,13 +73,13 @@ struct AsyncHandlerAccess {
 /// lives in its coroutine, which closes it at the end.
 template <AsyncStreamHandler Handler, class Protocol>
 // NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor): it is virtual, through BaseServer
-class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
+class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRequest> {
  public:
   using handler_type = Handler;
 
   /// See StreamSocketServer: binds and listens unless `bind_and_activate` is false.
   explicit BasicAsyncStreamServer(Address server_address, bool bind_and_activate = true)
-      : StreamSocketServer<Protocol>(std::move(server_address), bind_and_activate) {}
+      : StreamSocketServer<Protocol, AsyncStreamRequest>(std::move(server_address), bind_and_activate) {}
 
   /// Aborts the connections still open (their pending co_awaits on rfile and wfile throw
   /// operation_aborted) and waits for their coroutines to end.
@@ -110,10 +116,11 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     Loop& loop = *loops_[next_loop_];
     next_loop_ = (next_loop_ + 1) % loops_.size();
     ++active_;
+    auto& connection = static_cast<AsyncStreamRequest&>(request);
     if (detail::launch_runs_at_once && &loop.io() == &this->context()) {  // this is the loop's thread
-      start(loop, std::move(request), client_address);
+      start(loop, std::move(connection), client_address);
     } else {
-      asio::post(loop.io(), [this, &loop, request = std::move(request), client_address]() mutable {
+      asio::post(loop.io(), [this, &loop, request = std::move(connection), client_address]() mutable {
         start(loop, std::move(request), client_address);
       });
     }
@@ -124,7 +131,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
   /// Idempotent. Call it on the serving thread after serve_forever() has returned, not from a
   /// handler.
   void server_close() override {
-    StreamSocketServer<Protocol>::server_close();
+    StreamSocketServer<Protocol, AsyncStreamRequest>::server_close();
     if (block_on_close && !closed_ && !loops_.empty()) this->drain();
     end_connections(!block_on_close);
   }
@@ -150,7 +157,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
 
   // Shuts the sockets down, and aborts the waits that are not on them (a handler's own timer).
   std::size_t cut_connections() override {
-    const std::size_t cut = StreamSocketServer<Protocol>::cut_connections();
+    const std::size_t cut = StreamSocketServer<Protocol, AsyncStreamRequest>::cut_connections();
     aborting_.store(true);
     for (auto& loop : loops_) {
       asio::post(loop->io(), [&events = loop->events] { events.abort_all(); });
@@ -205,14 +212,18 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
   }
 
   // Runs the connection's coroutine until it first waits; on the loop's thread.
-  void start(Loop& loop, Request request, const Address& client_address) {
+  void start(Loop& loop, AsyncStreamRequest request, const Address& client_address) {
     detail::launch(serve(loop.events, std::move(request), client_address), loop.io().get_executor());
   }
 
-  // What a connection's coroutine holds while its handler runs.
+  // What a connection's coroutine holds while its handler runs. The socket at the bottom of the
+  // connection's streams becomes non-blocking, reading the loop entry's readiness.
   struct Session {
-    Session(detail::EventLoop& loop, Request& request, const Address& client_address, BaseServer& server)
+    Session(detail::EventLoop& loop, AsyncStreamRequest& request, const Address& client_address, BaseServer& server)
         : connection(loop, request.fileno(), detail::RequestAccess::record(request)) {
+      ByteStream* socket = detail::StreamRequestAccess::top(request);
+      detail::SocketStreamAccess::make_nonblocking(static_cast<SocketStream&>(*socket), connection.readiness());
+      connection.set_stream(*socket);
       AsyncStreamRequestHandler& base = handler;
       base.request = &request;
       base.client_address = client_address;
@@ -231,10 +242,20 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
   // must live until the coroutine first waits; the handler keeps a copy. The work that does not
   // wait is in plain functions: whatever a coroutine touches may take room in its frame, for as
   // long as the connection lives.
-  detail::ThreadEntry serve(detail::EventLoop& loop, Request request, const Address& client_address) {
+  detail::ThreadEntry serve(detail::EventLoop& loop, AsyncStreamRequest request, const Address& client_address) {
     std::optional<Session> session;
     std::exception_ptr error = start_session(session, loop, request, client_address);
-    if (!error) {
+    bool opened = !error;
+    if (opened && opens_layers(request)) {
+      try {
+        opened = co_await open_connection(*session, request);
+      } catch (...) {
+        error = std::current_exception();
+        opened = false;
+      }
+    }
+    if (opened) error = setup(*session);
+    if (opened && !error) {
       try {
         co_await session->base().handle();
       } catch (...) {
@@ -249,20 +270,63 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
     end_session(session, request, client_address, error);
   }
 
-  // Makes the handler and calls its setup(); the error, if any.
-  std::exception_ptr start_session(std::optional<Session>& session, detail::EventLoop& loop, Request& request,
-                                   const Address& client_address) {
+  // Makes the session and the handler; the error, if any.
+  std::exception_ptr start_session(std::optional<Session>& session, detail::EventLoop& loop,
+                                   AsyncStreamRequest& request, const Address& client_address) {
     try {
       session.emplace(loop, request, client_address, *this);
-      session->base().setup();
       return nullptr;
     } catch (...) {
-      return std::current_exception();  // as in Python, a failed setup() skips finish()
+      return std::current_exception();
     }
   }
 
+  // The handler's setup(); the error, if any (as in Python, a failed setup() skips finish()).
+  static std::exception_ptr setup(Session& session) {
+    try {
+      session.base().setup();
+      return nullptr;
+    } catch (...) {
+      return std::current_exception();
+    }
+  }
+
+  bool opens_layers(const AsyncStreamRequest& request) const noexcept {
+    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+    return !this->layers.empty() || (record != nullptr && record->expects_proxy_header());
+  }
+
+  // The connection's layers and their handshakes (the PROXY header first), each wait held to
+  // its deadline; the reader's side of the connection waits. False when the connection is
+  // refused; the handler then never starts.
+  asio::awaitable<bool> open_connection(Session& session, AsyncStreamRequest& request) {
+    using Side = detail::Connection::Side;
+    detail::Connection& connection = session.connection;
+    ProxyStream* proxy = this->open_layers(request);
+    ByteStream& top = *detail::StreamRequestAccess::top(request);
+    connection.set_stream(top);
+    if (proxy != nullptr) {
+      try {
+        const detail::Deadline deadline{this->proxy_deadline(), errc::proxy_header_timeout};
+        while (!proxy->handshake(deadline.at)) {
+          co_await connection.wait(Side::reader, proxy->blocked_on(), deadline);
+          connection.check(Side::reader);
+        }
+      } catch (const std::system_error&) {
+        this->proxy_header_failed();
+      }
+      if (!this->proxy_header_read(request, *proxy, session.base().client_address)) co_return false;
+    }
+    const detail::Deadline deadline{this->layers_deadline(), errc::first_byte_timeout};
+    while (!top.handshake(deadline.at)) {
+      co_await connection.wait(Side::reader, top.blocked_on(), deadline);
+      connection.check(Side::reader);
+    }
+    co_return true;
+  }
+
   // handle_error() for what the handler threw, then shutdown_request().
-  void end_session(std::optional<Session>& session, Request& request, const Address& client_address,
+  void end_session(std::optional<Session>& session, AsyncStreamRequest& request, const Address& client_address,
                    const std::exception_ptr& error) {
     if (error && !aborted(error)) {
       // Without a session nothing has waited yet, and client_address is still there.
@@ -271,7 +335,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol> {
         std::rethrow_exception(error);
       } catch (...) {
         detail::RequestAccess::note_current_exception(request);
-        detail::call_error_hook([&] { this->handle_error(request, peer); });
+        this->report_error(request, peer);
       }
     }
     try {

@@ -27,12 +27,16 @@
 #include <socketserver/error.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
+#include <socketserver/proxy_header.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/server_stats.hpp>
 
 namespace socketserver::detail {
 
 class ConnectionTracker;
+
+// What became of a PROXY protocol connection, for stats().proxy.
+enum class ProxyOutcome { v1, v2, local, invalid, timed_out, untrusted_refused, untrusted_direct };
 
 // One open connection as the server tracks it: its peer, age, bytes, deadlines and close
 // reason. Made at accept, carried by the Request wherever a mixin moves it, and destroyed
@@ -50,18 +54,29 @@ class ConnectionRecord {
   inline ~ConnectionRecord();
 
   inline const Limits& limits() const noexcept;
+  // The client: the connection's peer, or the client a PROXY header named.
   const Address& peer() const noexcept { return peer_; }
+
+  // The PROXY header the connection began with, if any.
+  const ProxyHeader* proxy_header() const noexcept { return proxy_.get(); }
 
   // The handler's own per-wait limit (StreamRequestHandler::timeout): its expiry is
   // std::errc::timed_out, as in Python.
-  std::optional<Seconds> user_timeout;
+  std::optional<Seconds> user_timeout() const noexcept {
+    if (user_timeout_ < 0) return std::nullopt;
+    return Seconds(user_timeout_);
+  }
+  void set_user_timeout(std::optional<Seconds> limit) noexcept {
+    user_timeout_ = limit ? static_cast<float>(std::max(limit->count(), 0.0)) : -1.0F;
+  }
 
   // The longest a blocking socket may wait at once (SO_RCVTIMEO, SO_SNDTIMEO): the shortest
   // limit. Waits that end early come round again until their own deadline.
   std::optional<Seconds> wait_cap() const {
     const std::optional<Seconds> shortest = limits().shortest_timeout();
-    if (!user_timeout) return shortest;
-    return shortest && *shortest < *user_timeout ? shortest : user_timeout;
+    const std::optional<Seconds> own = user_timeout();
+    if (!own) return shortest;
+    return shortest && *shortest < *own ? shortest : own;
   }
 
   // The deadline of a wait for input; `partial`: part of a line or frame is buffered already.
@@ -103,6 +118,10 @@ class ConnectionRecord {
   inline bool enter_idle() noexcept;
   void leave_idle() noexcept { idle_.store(false); }
 
+  // Whether the connection comes from a trusted proxy: its PROXY header must be read first.
+  bool expects_proxy_header() const noexcept { return expects_proxy_header_; }
+  void expect_proxy_header(bool expected) noexcept { expects_proxy_header_ = expected; }
+
   // Whether the drain cut the connection (its errors are then the cut's doing).
   bool cut() const noexcept { return cut_.load(); }
 
@@ -130,15 +149,19 @@ class ConnectionRecord {
 
   ConnectionTracker& tracker_;
   Address peer_;
+  std::unique_ptr<ProxyHeader> proxy_;
   Clock::time_point accepted_;
   Clock::time_point request_started_ = Clock::time_point::max();
-  int fd_;  // -1 once the process no longer holds it (a forking server's parent)
+  int fd_;                      // -1 once the process no longer holds it (a forking server's parent)
+  float user_timeout_ = -1.0F;  // seconds; negative: none (a float: it fits beside fd_)
   bool got_first_byte_ = false;
   bool failed_ = false;
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
   std::atomic<bool> cut_{false};      // the tracker shut it down when the drain ran out of time
   bool handed_off_ = false;           // served by a forked child, which logs it
   bool withdrawn_ = false;            // refused after admission (a full pool): not counted as accepted
+  bool per_ip_counted_ = false;       // counted against max_connections_per_ip under peer_'s host
+  bool expects_proxy_header_ = false;
   std::atomic<bool> idle_{false};
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
@@ -164,27 +187,36 @@ class ConnectionTracker {
   enum class Admission { admitted, full, ip_full };
 
   // A record for a new connection, or nullptr (and why in `result`) when a limit refuses it.
-  std::unique_ptr<ConnectionRecord> admit(const Address& peer, int fd, Admission& result) {
+  // `count_ip`: hold the peer to max_connections_per_ip now; false for a trusted proxy, whose
+  // client is known only once its PROXY header is read (admit_client()).
+  std::unique_ptr<ConnectionRecord> admit(const Address& peer, int fd, Admission& result, bool count_ip = true) {
     std::lock_guard lock(mutex_);
     if (limits_.max_connections != 0 && active_ >= limits_.max_connections) {
       result = Admission::full;
       return nullptr;
     }
-    if (limits_.max_connections_per_ip != 0 && peer.is_ip()) {
-      std::size_t& count = per_ip_[peer.host()];
-      if (count >= limits_.max_connections_per_ip) {
-        if (count == 0) per_ip_.erase(peer.host());
-        result = Admission::ip_full;
-        return nullptr;
-      }
-      ++count;
+    bool counted = false;
+    if (count_ip && !count_per_ip(peer, counted)) {
+      result = Admission::ip_full;
+      return nullptr;
     }
     auto record = std::make_unique<ConnectionRecord>(*this, peer, fd);
+    record->per_ip_counted_ = counted;
     link(*record);
     ++active_;
     accepted_.fetch_add(1, std::memory_order_relaxed);
     result = Admission::admitted;
     return record;
+  }
+
+  // After a PROXY header: `client` becomes the record's peer, for the per-IP limit, the logs and
+  // stats. False when the client has max_connections_per_ip connections open already.
+  bool admit_client(ConnectionRecord& record, Address client, std::unique_ptr<ProxyHeader> header) {
+    std::lock_guard lock(mutex_);
+    uncount_per_ip(record);
+    record.peer_ = std::move(client);
+    record.proxy_ = std::move(header);
+    return count_per_ip(record.peer_, record.per_ip_counted_);
   }
 
   // At max_connections: the serving loop stops accepting (Overload::pause).
@@ -198,6 +230,13 @@ class ConnectionTracker {
   void on_room(std::function<void()> callback) { room_ = std::move(callback); }
 
   void count_refused() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }
+  void count_denied() noexcept {
+    denied_.fetch_add(1, std::memory_order_relaxed);
+    count_refused();
+  }
+  void count_proxy(ProxyOutcome outcome) noexcept {
+    proxy_[static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  }
   void count_accept_error() noexcept { accept_errors_.fetch_add(1, std::memory_order_relaxed); }
 
   bool draining() const noexcept { return draining_.load(); }
@@ -277,12 +316,45 @@ class ConnectionTracker {
     s.accept_errors = accept_errors_.load(std::memory_order_relaxed);
     s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
     s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
+    s.denied = denied_.load(std::memory_order_relaxed);
+    const auto proxy = [this](ProxyOutcome outcome) {
+      return proxy_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
+    };
+    s.proxy = {proxy(ProxyOutcome::v1),
+               proxy(ProxyOutcome::v2),
+               proxy(ProxyOutcome::local),
+               proxy(ProxyOutcome::invalid),
+               proxy(ProxyOutcome::timed_out),
+               proxy(ProxyOutcome::untrusted_refused),
+               proxy(ProxyOutcome::untrusted_direct)};
     for (std::size_t i = 0; i < s.durations.size(); ++i) s.durations[i] = durations_[i].load(std::memory_order_relaxed);
     return s;
   }
 
  private:
   friend class ConnectionRecord;
+
+  // Under mutex_: counts a connection from `peer` against max_connections_per_ip; false when
+  // its host has that many. `counted`: whether it was counted (the limit is on, the peer is IP).
+  bool count_per_ip(const Address& peer, bool& counted) {
+    counted = false;
+    if (limits_.max_connections_per_ip == 0 || !peer.is_ip()) return true;
+    std::size_t& count = per_ip_[peer.host()];
+    if (count >= limits_.max_connections_per_ip) {
+      if (count == 0) per_ip_.erase(peer.host());
+      return false;
+    }
+    ++count;
+    counted = true;
+    return true;
+  }
+
+  void uncount_per_ip(ConnectionRecord& record) noexcept {
+    if (!record.per_ip_counted_) return;
+    record.per_ip_counted_ = false;
+    const auto it = per_ip_.find(record.peer_.host());
+    if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  }
 
   void link(ConnectionRecord& record) noexcept {
     record.next_ = head_;
@@ -311,10 +383,7 @@ class ConnectionTracker {
       if (!record.withdrawn_) counted(record, seconds, reason);
       was_full = limits_.max_connections != 0 && active_ >= limits_.max_connections;
       --active_;
-      if (limits_.max_connections_per_ip != 0 && record.peer_.is_ip()) {
-        const auto it = per_ip_.find(record.peer_.host());
-        if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
-      }
+      uncount_per_ip(record);
       if (active_ == 0) closed_.notify_all();
     }
     if (!record.handed_off_ && !record.withdrawn_) {
@@ -342,7 +411,8 @@ class ConnectionTracker {
       if (!record.failed_) return record.drained_.load() ? "closed by server_close() while idle" : "closed";
       if (is_timeout(record.reason_)) {
         timed_out_.fetch_add(1, std::memory_order_relaxed);
-      } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large) {
+      } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large ||
+                 record.reason_ == errc::proxy_header_too_large) {
         limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
       } else {
         errors_.fetch_add(1, std::memory_order_relaxed);
@@ -364,7 +434,8 @@ class ConnectionTracker {
   std::function<void()> room_;
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
-      accept_errors_{0}, bytes_in_{0}, bytes_out_{0};
+      accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0};
+  std::array<std::atomic<std::uint64_t>, 7> proxy_{};  // by ProxyOutcome
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
 };
 

@@ -13,9 +13,11 @@
 #include <system_error>
 
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/deadline.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/io/buffered_writer.hpp>
 #include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/io/detail/limited_io.hpp>
 
 namespace socketserver {
@@ -44,16 +46,6 @@ class BufferedReader {
   BufferedReader() = default;
   explicit BufferedReader(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr)
       : stream_(&stream), writer_(flush_before_wait) {}
-
-  /// Reads from `stream` from now on, dropping anything buffered; max_line is kept. `record`
-  /// is the server's record of the connection, whose limits the reads are held to.
-  void attach(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr,
-              detail::ConnectionRecord* record = nullptr) noexcept {
-    stream_ = &stream;
-    writer_ = flush_before_wait;
-    record_ = record;
-    begin_ = end_ = 0;
-  }
 
   /// The longest line readline() accepts, newline included. A longer line throws
   /// std::system_error(errc::line_too_long) instead of buffering without bound. (Python's
@@ -109,7 +101,7 @@ class BufferedReader {
     out.reserve(std::min(n, buffered() + std::size_t{64} * 1024));
     take_into(out, n);
     while (out.size() < n) {
-      if (writer_) writer_->flush();
+      if (writer_) writer_->flush_before_wait();
       const std::size_t old = out.size();
       // Large reads go straight into the result, without passing through the buffer.
       out.resize(std::min(n, std::max(old * 2, old + std::size_t{16} * 1024)));
@@ -128,7 +120,7 @@ class BufferedReader {
     take_into(out, buffered());
     char chunk[std::size_t{16} * 1024];
     for (;;) {
-      if (writer_) writer_->flush();
+      if (writer_) writer_->flush_before_wait();
       const std::size_t got = read_stream(chunk, !out.empty());
       if (got == 0) return out;
       out.append(chunk, got);
@@ -162,7 +154,18 @@ class BufferedReader {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend struct detail::IoAccess;
   static constexpr std::size_t chunk_size = std::size_t{16} * 1024;
+
+  // Reads from `stream` from now on, dropping anything buffered; max_line is kept. `record` is
+  // the server's record of the connection, whose limits the reads are held to.
+  void attach(ByteStream& stream, BufferedWriter* flush_before_wait = nullptr,
+              detail::ConnectionRecord* record = nullptr) noexcept {
+    stream_ = &stream;
+    writer_ = flush_before_wait;
+    record_ = record;
+    begin_ = end_ = 0;
+  }
 
   ByteStream& stream() {
     if (stream_ == nullptr) throw std::logic_error("rfile used before the handler's setup()");
@@ -196,7 +199,7 @@ class BufferedReader {
   // One read from the stream; over a server's connection, held to its limits. `partial`: part
   // of what the caller wants has arrived already.
   std::size_t read_stream(std::span<char> into, bool partial) {
-    if (record_ == nullptr) return stream().read_some(into);
+    if (record_ == nullptr) return checked(stream().read_some(into));
     const auto start = detail::Clock::now();
     const detail::Deadline deadline = record_->read_deadline(start, partial);
     if (!partial && !record_->enter_idle()) return read_while_draining(into);
@@ -206,8 +209,8 @@ class BufferedReader {
         if (record != nullptr) record->leave_idle();
       }
     } leave{partial ? nullptr : record_};
-    const std::size_t got =
-        detail::limited_call(stream(), *record_, deadline, start, "read", [&] { return stream().read_some(into); });
+    const std::size_t got = checked(detail::limited_call(stream(), Direction::read, *record_, deadline, start, "read",
+                                                         [&] { return stream().read_some(into); }));
     record_->count_in(got);
     return got;
   }
@@ -216,20 +219,25 @@ class BufferedReader {
   // is still read, but the reader does not wait for more.
   std::size_t read_while_draining(std::span<char> into) {
     ByteStream& s = stream();
-    const std::optional<Seconds> timeout = s.timeout();
-    s.set_timeout(Seconds(0));
+    const std::optional<Seconds> timeout = s.timeout(Direction::read);
+    s.set_timeout(Direction::read, Seconds(0));
     std::size_t got = 0;
     try {
-      got = s.read_some(into);
+      got = checked(s.read_some(into));
     } catch (const std::system_error& e) {
       if (e.code() != std::errc::timed_out) {
-        s.set_timeout(timeout);
+        s.set_timeout(Direction::read, timeout);
         throw;
       }
     }
-    s.set_timeout(timeout);
+    s.set_timeout(Direction::read, timeout);
     record_->count_in(got);
     return got;
+  }
+
+  static std::size_t checked(std::size_t n) {
+    if (n == ByteStream::would_block) throw std::logic_error("rfile over a non-blocking stream");
+    return n;
   }
 
   std::optional<std::string> take_line(std::size_t n) {
@@ -254,7 +262,7 @@ class BufferedReader {
 
   // Reads once more from the stream, after flushing the writer. False at end of stream.
   bool fill() {
-    if (writer_) writer_->flush();
+    if (writer_) writer_->flush_before_wait();
     if (capacity_ - end_ < chunk_size / 4) {
       if (begin_ > 0) {  // slide the unread part to the front before growing
         std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);

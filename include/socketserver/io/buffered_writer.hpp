@@ -1,13 +1,18 @@
 #ifndef SOCKETSERVER_IO_BUFFERED_WRITER_HPP
 #define SOCKETSERVER_IO_BUFFERED_WRITER_HPP
 
+#include <atomic>
 #include <cstddef>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/deadline.hpp>
 #include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/io/detail/limited_io.hpp>
 
 namespace socketserver {
@@ -24,7 +29,12 @@ namespace socketserver {
 /// server's connection, one write() or flush() gives up after the server's
 /// limits.write_timeout with std::system_error(errc::write_timeout).
 ///
-/// Thread safety: one thread at a time.
+/// Thread safety: write() and flush() may be called from a second thread while the handler's
+/// thread reads rfile (a full-duplex protocol: a push server, a chat, a proxy): they take a
+/// lock. Once a thread other than the handler's has written, rfile stops flushing wfile before
+/// it waits for input, so the reader is never held up behind a peer that does not read: from
+/// then on whoever writes calls flush() to send. Without a second thread the lock is never
+/// contended.
 class BufferedWriter {
  public:
   /// The default for buffer_size.
@@ -34,14 +44,9 @@ class BufferedWriter {
   /// throws std::logic_error.
   BufferedWriter() = default;
   explicit BufferedWriter(ByteStream& stream) : stream_(&stream) {}
-
-  /// Writes to `stream` from now on, dropping anything buffered; buffer_size is kept.
-  /// `record` is the server's record of the connection, whose limits the writes are held to.
-  void attach(ByteStream& stream, detail::ConnectionRecord* record = nullptr) noexcept {
-    stream_ = &stream;
-    record_ = record;
-    buf_.clear();
-  }
+  BufferedWriter(const BufferedWriter&) = delete;
+  BufferedWriter& operator=(const BufferedWriter&) = delete;
+  ~BufferedWriter() = default;
 
   /// write() flushes first once this many bytes would be buffered, so a handler that writes
   /// a lot sends as it goes instead of growing the buffer. 0 sends every write at once
@@ -56,8 +61,10 @@ class BufferedWriter {
   /// to the stream after what is already buffered, and so do writes of direct_write_size or
   /// more when nothing is buffered.
   void write(std::string_view data) {
+    const std::lock_guard lock(mutex_);
+    note_thread();
     if (buf_.size() + data.size() > buffer_size) {
-      flush();
+      flush_locked();
       if (data.size() >= buffer_size) {
         send(data);
         return;
@@ -72,6 +79,46 @@ class BufferedWriter {
 
   /// Sends everything buffered; returns when all of it is written.
   void flush() {
+    const std::lock_guard lock(mutex_);
+    note_thread();
+    flush_locked();
+  }
+
+  /// Bytes written but not yet sent.
+  std::size_t buffered() const {
+    const std::lock_guard lock(mutex_);
+    return buf_.size();
+  }
+
+ private:
+  friend class BufferedReader;
+  friend struct detail::IoAccess;
+
+  // Writes to `stream` from now on, dropping anything buffered; buffer_size is kept. `record`
+  // is the server's record of the connection, whose limits the writes are held to.
+  void attach(ByteStream& stream, detail::ConnectionRecord* record = nullptr) noexcept {
+    stream_ = &stream;
+    record_ = record;
+    buf_.clear();
+    owner_ = std::this_thread::get_id();
+    shared_.store(false, std::memory_order_relaxed);
+  }
+
+  // rfile, before it waits for input: flushes, unless another thread writes too (it sends what
+  // it writes, and the reader must not queue behind a slow peer for it).
+  void flush_before_wait() {
+    if (shared_.load(std::memory_order_relaxed)) return;
+    const std::lock_guard lock(mutex_);
+    flush_locked();
+  }
+
+  // Under mutex_: a write from a thread other than the one that attached the writer makes it
+  // shared.
+  void note_thread() noexcept {
+    if (std::this_thread::get_id() != owner_) shared_.store(true, std::memory_order_relaxed);
+  }
+
+  void flush_locked() {
     if (buf_.empty()) return;
     std::string_view rest = buf_;
     try {
@@ -83,15 +130,11 @@ class BufferedWriter {
     buf_.clear();
   }
 
-  /// Bytes written but not yet sent.
-  std::size_t buffered() const noexcept { return buf_.size(); }
-
- private:
   void send(std::string_view data, std::string_view* rest = nullptr) {
     if (stream_ == nullptr) throw std::logic_error("wfile used before the handler's setup()");
     if (record_ == nullptr) {
       while (!data.empty()) {
-        data.remove_prefix(stream_->write_some(data));
+        data.remove_prefix(checked(stream_->write_some(data)));
         if (rest) *rest = data;
       }
       return;
@@ -100,8 +143,8 @@ class BufferedWriter {
     const detail::Deadline deadline = record_->write_deadline(start);
     auto now = start;
     while (!data.empty()) {
-      const std::size_t n =
-          detail::limited_call(*stream_, *record_, deadline, now, "write", [&] { return stream_->write_some(data); });
+      const std::size_t n = checked(detail::limited_call(*stream_, Direction::write, *record_, deadline, now, "write",
+                                                         [&] { return stream_->write_some(data); }));
       record_->count_out(n);
       data.remove_prefix(n);
       if (rest) *rest = data;
@@ -109,9 +152,17 @@ class BufferedWriter {
     }
   }
 
+  static std::size_t checked(std::size_t n) {
+    if (n == ByteStream::would_block) throw std::logic_error("wfile over a non-blocking stream");
+    return n;
+  }
+
   ByteStream* stream_ = nullptr;
   detail::ConnectionRecord* record_ = nullptr;
   std::string buf_;
+  mutable std::mutex mutex_;
+  std::thread::id owner_ = std::this_thread::get_id();  // the handler's thread
+  std::atomic<bool> shared_{false};                     // another thread has written
 };
 
 }  // namespace socketserver

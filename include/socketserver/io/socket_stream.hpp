@@ -18,16 +18,30 @@
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/system_error.hpp>
 #include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/readiness.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver {
 
-/// A ByteStream over a connected stream socket (TCP or Unix).
+namespace detail {
+struct SocketStreamAccess;
+}
+
+/// A ByteStream over a connected stream socket (TCP or Unix): the bottom of every server
+/// connection.
 ///
-/// Owns the descriptor and closes it on destruction. The socket is blocking and the kernel
-/// keeps the timeout (SO_RCVTIMEO, SO_SNDTIMEO), so a read costs one system call whether the
-/// data is there or has to be waited for, and a timeout needs no timer. Sends use
-/// MSG_NOSIGNAL, so a closed peer is an EPIPE error, never a SIGPIPE.
+/// Owns the descriptor and closes it on destruction. Sends use MSG_NOSIGNAL, so a closed peer is
+/// an EPIPE error, never a SIGPIPE.
+///
+/// Blocking (under blocking handlers): the socket is blocking and the kernel keeps each
+/// direction's timeout (SO_RCVTIMEO, SO_SNDTIMEO), so a read costs one system call whether the
+/// data is there or has to be waited for, and a timeout needs no timer. A timeout reaches the
+/// kernel at the first wait that needs it, and only when it changed.
+///
+/// Non-blocking (under coroutine handlers, set up by the async server): every call uses
+/// MSG_DONTWAIT, and the event loop's readiness flags say when the socket is worth calling: a
+/// read shorter than its buffer marks it drained, so the next read returns would_block without a
+/// system call until the kernel reports a new edge.
 class SocketStream final : public ByteStream {
  public:
   /// Takes ownership of `fd`, a connected stream socket, and makes it blocking. If that fails,
@@ -45,14 +59,19 @@ class SocketStream final : public ByteStream {
 
   std::size_t read_some(std::span<char> buffer) override {
     if (buffer.empty()) return 0;
-    return transfer("recv", [&](int flags) { return ::recv(fd_.get(), buffer.data(), buffer.size(), flags); });
+    if (readiness_ != nullptr) return read_now(buffer);
+    return transfer(Direction::read, "recv",
+                    [&](int flags) { return ::recv(fd_.get(), buffer.data(), buffer.size(), flags); });
   }
 
   std::size_t write_some(std::span<const char> data) override {
     if (data.empty()) return 0;
-    return transfer("send",
+    if (readiness_ != nullptr) return write_now(data);
+    return transfer(Direction::write, "send",
                     [&](int flags) { return ::send(fd_.get(), data.data(), data.size(), flags | MSG_NOSIGNAL); });
   }
+
+  Direction blocked_on() const noexcept override { return blocked_on_; }
 
   void shutdown_write() noexcept override {
     if (fd_) ::shutdown(fd_.get(), SHUT_WR);
@@ -69,15 +88,28 @@ class SocketStream final : public ByteStream {
       detail::throw_errno("setsockopt(TCP_NODELAY)");
   }
 
-  /// Hands the timeout to the kernel; only a change costs system calls.
-  void set_timeout(std::optional<Seconds> timeout) noexcept override {
-    if (timeout && *timeout < Seconds(0)) timeout = Seconds(0);
-    if (timeout == ByteStream::timeout()) return;
-    ByteStream::set_timeout(timeout);
-    apply_timeout(timeout);
+  std::optional<Seconds> timeout(Direction direction) const noexcept override {
+    const double seconds = timeouts_[index(direction)];
+    if (seconds < 0) return std::nullopt;
+    return Seconds(seconds);
   }
 
+  /// Keeps the timeout; the kernel gets it (one system call) at the next wait that needs it. A
+  /// zero timeout never waits (MSG_DONTWAIT) and leaves the kernel's as it is.
+  void set_timeout(Direction direction, std::optional<Seconds> limit) noexcept override {
+    const double seconds = limit ? std::max(limit->count(), 0.0) : -1.0;
+    double& kept = timeouts_[index(direction)];
+    if (seconds == kept) return;
+    kept = seconds;
+    stale_[index(direction)] = true;
+  }
+  using ByteStream::set_timeout;
+
  private:
+  friend struct detail::SocketStreamAccess;
+
+  static constexpr int index(Direction direction) noexcept { return direction == Direction::read ? 0 : 1; }
+
   static int make_blocking(int fd) {
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ((flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0))
@@ -85,29 +117,33 @@ class SocketStream final : public ByteStream {
     return fd;
   }
 
-  // A zero timeout never waits (MSG_DONTWAIT): SO_RCVTIMEO would read 0 as "for ever".
-  void apply_timeout(std::optional<Seconds> timeout) noexcept {
+  // Gives the kernel the timeout of `direction` (`seconds`, negative for none).
+  void apply_timeout(Direction direction, double seconds) noexcept {
     timeval tv{};  // zero: no limit
-    if (timeout && *timeout > Seconds(0)) {
-      const auto us = std::max<long long>(1, std::chrono::ceil<std::chrono::microseconds>(*timeout).count());
+    if (seconds > 0) {
+      const auto us = std::max<long long>(1, std::chrono::ceil<std::chrono::microseconds>(Seconds(seconds)).count());
       tv.tv_sec = static_cast<time_t>(us / 1000000);
       tv.tv_usec = static_cast<suseconds_t>(us % 1000000);
     }
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_.get(), SOL_SOCKET, direction == Direction::read ? SO_RCVTIMEO : SO_SNDTIMEO, &tv, sizeof tv);
   }
 
-  // One recv() or send(). EAGAIN means the timeout passed; a signal (EINTR) retries with the
-  // time that is left.
+  // One blocking recv() or send(). EAGAIN means the timeout passed; a signal (EINTR) retries
+  // with the time that is left. A zero timeout uses MSG_DONTWAIT: SO_RCVTIMEO reads 0 as "for
+  // ever".
   template <class Call>
-  std::size_t transfer(const char* what, Call call) {
+  std::size_t transfer(Direction direction, const char* what, Call call) {
     using clock = std::chrono::steady_clock;
-    const std::optional<Seconds> timeout = ByteStream::timeout();
-    const int flags = timeout && *timeout == Seconds(0) ? MSG_DONTWAIT : 0;
-    const bool limited = timeout && flags == 0;
+    const double limit = timeouts_[index(direction)];
+    const int flags = limit == 0 ? MSG_DONTWAIT : 0;
+    bool& stale = stale_[index(direction)];
+    if (flags == 0 && stale) {
+      apply_timeout(direction, limit);
+      stale = false;
+    }
+    const bool limited = limit > 0;
     const clock::time_point deadline =
-        limited ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point{};
-    bool shortened = false;
+        limited ? clock::now() + std::chrono::ceil<clock::duration>(Seconds(limit)) : clock::time_point{};
     for (;;) {
       const ssize_t n = call(flags);
       const int error = errno;
@@ -115,12 +151,11 @@ class SocketStream final : public ByteStream {
         if (!limited) continue;
         const auto left = deadline - clock::now();
         if (left > clock::duration::zero()) {
-          apply_timeout(std::chrono::duration_cast<Seconds>(left));
-          shortened = true;
+          apply_timeout(direction, std::max(std::chrono::duration<double>(left).count(), 1e-6));
+          stale = true;  // the kernel holds the time that was left
           continue;
         }
       }
-      if (shortened) apply_timeout(timeout);
       if (n >= 0) return static_cast<std::size_t>(n);
       if (error == EINTR || error == EAGAIN || error == EWOULDBLOCK)
         throw std::system_error(std::make_error_code(std::errc::timed_out), what);
@@ -128,8 +163,60 @@ class SocketStream final : public ByteStream {
     }
   }
 
-  detail::FileDescriptor fd_;  // the timeout is ByteStream's
+  // Non-blocking: one recv() if the socket may hold data. Short means drained, unless the
+  // peer's FIN is queued behind the data: no new edge would announce it, so after a hangup the
+  // next read goes ahead and returns 0.
+  std::size_t read_now(std::span<char> buffer) {
+    if (readiness_->readable) {
+      for (;;) {
+        const ssize_t n = ::recv(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+        if (n >= 0) {
+          if (static_cast<std::size_t>(n) < buffer.size() && n > 0 && !readiness_->hangup) readiness_->readable = false;
+          return static_cast<std::size_t>(n);
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) detail::throw_errno("recv");
+        readiness_->readable = false;
+        break;
+      }
+    }
+    blocked_on_ = Direction::read;
+    return would_block;
+  }
+
+  std::size_t write_now(std::span<const char> data) {
+    if (readiness_->writable) {
+      for (;;) {
+        const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+          if (static_cast<std::size_t>(n) < data.size()) readiness_->writable = false;
+          if (n > 0) return static_cast<std::size_t>(n);
+          break;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) detail::throw_errno("send");
+        readiness_->writable = false;
+        break;
+      }
+    }
+    blocked_on_ = Direction::write;
+    return would_block;
+  }
+
+  detail::FileDescriptor fd_;
+  Direction blocked_on_ = Direction::read;
+  bool stale_[2] = {false, false};          // the kernel's timeout (SO_RCVTIMEO, SO_SNDTIMEO) may differ
+  detail::Readiness* readiness_ = nullptr;  // set: non-blocking, driven by an event loop
+  double timeouts_[2] = {-1.0, -1.0};       // each direction's timeout in seconds; negative: none
 };
+
+namespace detail {
+// For the async server: makes a stream non-blocking, reading `readiness` (owned by its event
+// loop entry, which must outlive the stream's use).
+struct SocketStreamAccess {
+  static void make_nonblocking(SocketStream& stream, Readiness& readiness) noexcept { stream.readiness_ = &readiness; }
+};
+}  // namespace detail
 
 }  // namespace socketserver
 

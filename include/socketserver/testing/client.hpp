@@ -23,6 +23,7 @@
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/poll.hpp>
 #include <socketserver/io/buffered_reader.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/io/socket_stream.hpp>
 #include <socketserver/seconds.hpp>
 
@@ -116,12 +117,12 @@ class TestClient {
   int fileno() const noexcept { return stream_->native_handle(); }
 
   /// The limit on each wait.
-  Seconds timeout() const noexcept { return *stream_->timeout(); }
+  Seconds timeout() const noexcept { return *stream_->timeout(Direction::read); }
 
  private:
   TestClient(int fd, Seconds timeout) : stream_(std::make_unique<SocketStream>(fd)) {
     stream_->set_timeout(timeout);
-    reader_.attach(*stream_);
+    detail::IoAccess::attach(reader_, *stream_);
   }
 
   // A non-blocking connect(), waited for with poll(), so that the timeout bounds it too; the

@@ -17,8 +17,9 @@
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/detail/run_handler.hpp>
 #include <socketserver/io/buffered_reader.hpp>
-#include <socketserver/request.hpp>
+#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/seconds.hpp>
+#include <socketserver/stream_request.hpp>
 #include <socketserver/stream_server.hpp>
 #include <socketserver/testing/memory_pipe.hpp>
 
@@ -72,7 +73,7 @@ class HandlerTest {
   explicit HandlerTest(HandlerTestOptions options)
       : timeout_(options.timeout), pipe_(options.capacity), request_(std::move(pipe_.server)) {
     pipe_.client->set_timeout(timeout_);
-    reader_.attach(*pipe_.client);
+    detail::IoAccess::attach(reader_, *pipe_.client);
     std::promise<void> done;
     done_ = done.get_future().share();
     thread_ =
@@ -133,7 +134,7 @@ class HandlerTest {
     } catch (...) {
       error = std::current_exception();
     }
-    request_.stream().shutdown_write();
+    request_.shutdown_write();
     request_.close();
     if (error)
       done.set_exception(error);
@@ -143,7 +144,7 @@ class HandlerTest {
 
   Seconds timeout_{};
   MemoryPipe pipe_;
-  Request request_;  // owns the server end; used by the handler's thread only
+  StreamRequest request_;  // owns the server end; used by the handler's thread only
   BufferedReader reader_;
   std::shared_future<void> done_;
   std::thread thread_;  // last: started once everything it uses exists

@@ -26,7 +26,7 @@ namespace socketserver {
 ///
 /// ```
 /// socketserver::MemoryPipe pipe;
-/// socketserver::Request request(std::move(pipe.server));  // what a handler reads and writes
+/// socketserver::StreamRequest request(std::move(pipe.server));  // what a handler reads and writes
 /// pipe.client->sendall("hello\n");
 /// ```
 /// Each direction holds at most `capacity` bytes. read_some() waits until data arrives, the
@@ -38,7 +38,7 @@ namespace socketserver {
 /// throws EBADF. native_handle() is -1 and set_no_delay() does nothing.
 ///
 /// Ownership: each end owns its half of a shared state and may outlive the MemoryPipe and the
-/// other end; destroying an end closes it. Move `server` into a Request to serve it.
+/// other end; destroying an end closes it. Move `server` into a StreamRequest to serve it.
 ///
 /// Thread safety: the two ends may be used from two threads at once (a handler on one, the test
 /// on the other). One end is used by one thread at a time, as any ByteStream; its close() may
@@ -56,7 +56,7 @@ class MemoryPipe {
 
   /// The end a test client uses.
   std::unique_ptr<End> client;
-  /// The end a handler serves: move it into a Request.
+  /// The end a handler serves: move it into a StreamRequest.
   std::unique_ptr<End> server;
 };
 
@@ -95,7 +95,8 @@ class MemoryPipe::End final : public ByteStream {
     if (buffer.empty()) return 0;
     std::unique_lock lock(state_->mutex);
     auto& in = incoming();
-    const bool ready = wait(lock, in.readable, [&] { return !in.buffer.empty() || in.ended || closed(); });
+    const bool ready =
+        wait(lock, Direction::read, in.readable, [&] { return !in.buffer.empty() || in.ended || closed(); });
     if (closed()) throw std::system_error(EBADF, std::system_category(), "recv");
     if (!ready) throw std::system_error(std::make_error_code(std::errc::timed_out), "recv");
     const std::size_t n = std::min(buffer.size(), in.buffer.size());
@@ -110,8 +111,8 @@ class MemoryPipe::End final : public ByteStream {
     std::unique_lock lock(state_->mutex);
     auto& out = outgoing();
     const std::size_t capacity = state_->capacity;
-    const bool ready =
-        wait(lock, out.writable, [&] { return out.buffer.size() < capacity || out.dropped || out.ended || closed(); });
+    const bool ready = wait(lock, Direction::write, out.writable,
+                            [&] { return out.buffer.size() < capacity || out.dropped || out.ended || closed(); });
     if (closed()) throw std::system_error(EBADF, std::system_category(), "send");
     // After shutdown_write() a socket's send() fails with EPIPE too.
     if (out.dropped || out.ended) throw std::system_error(EPIPE, std::system_category(), "send");
@@ -145,6 +146,14 @@ class MemoryPipe::End final : public ByteStream {
 
   int native_handle() const noexcept override { return -1; }
 
+  std::optional<Seconds> timeout(Direction direction) const noexcept override {
+    return timeouts_[direction == Direction::read ? 0 : 1];
+  }
+  void set_timeout(Direction direction, std::optional<Seconds> limit) noexcept override {
+    timeouts_[direction == Direction::read ? 0 : 1] = limit;
+  }
+  using ByteStream::set_timeout;
+
   /// Bytes the peer wrote that this end has not read yet.
   std::size_t available() const {
     const std::lock_guard lock(state_->mutex);
@@ -166,10 +175,11 @@ class MemoryPipe::End final : public ByteStream {
     out.readable.notify_all();
   }
 
-  // Waits for `done` at most timeout(); a zero timeout does not wait. False on a timeout.
+  // Waits for `done` at most the timeout of `direction`; a zero timeout does not wait. False on
+  // a timeout.
   template <class Predicate>
-  bool wait(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Predicate done) {
-    const std::optional<Seconds> limit = timeout();
+  bool wait(std::unique_lock<std::mutex>& lock, Direction direction, std::condition_variable& cv, Predicate done) {
+    const std::optional<Seconds> limit = timeout(direction);
     if (!limit) {
       cv.wait(lock, done);
       return true;
@@ -180,7 +190,8 @@ class MemoryPipe::End final : public ByteStream {
   }
 
   std::shared_ptr<detail::MemoryPipeState> state_;
-  int side_;  // which direction this end writes to
+  int side_;                            // which direction this end writes to
+  std::optional<Seconds> timeouts_[2];  // read, write: each wait's limit
 };
 
 inline MemoryPipe::MemoryPipe(std::size_t capacity) {

@@ -25,7 +25,11 @@
 #include <socketserver/async/detail/awaitable_thread.hpp>
 #include <socketserver/async/detail/completion.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/deadline.hpp>
 #include <socketserver/detail/system_error.hpp>
+#include <socketserver/error.hpp>
+#include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/detail/readiness.hpp>
 
 namespace socketserver::detail {
 
@@ -179,128 +183,114 @@ class EventLoop {
   Clock::duration sweep_interval_{};
 };
 
-// One connection's place in an EventLoop: non-blocking reads and writes that report when the
-// socket is drained or full, and waits for the next edge. Lives in the connection's coroutine
-// frame; does not own the descriptor.
+// One connection's place in an EventLoop: what its socket is known to allow (shared with the
+// connection's non-blocking SocketStream), the stream its reader and writer use (the top of its
+// layers), and one wait for each of them. The reader and the writer wait apart, each for
+// whatever its stream needs (input, or room to send: a TLS read may have to write), so a reader
+// coroutine and a writer coroutine can both be suspended at once. Lives in the connection's
+// coroutine frame; owns neither the descriptor nor the stream.
 class Connection {
  public:
+  // Who waits: the connection's reader (rfile) or its writer (wfile).
+  enum class Side : unsigned char { reader, writer };
+
   // `record`: the server's record of the connection, which counts its bytes; may be null.
   Connection(EventLoop& loop, int fd, ConnectionRecord* record = nullptr)
-      : loop_(loop), key_(loop.add(fd, *this)), fd_(fd), record_(record) {
-    aborted_ = loop.aborting();
+      : loop_(loop), key_(loop.add(fd, *this)), record_(record), aborted_(loop.aborting()) {
+    slots_[1].direction = Direction::write;
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { loop_.remove(key_); }
 
   EventLoop& loop() noexcept { return loop_; }
-  int fd() const noexcept { return fd_; }
   ConnectionRecord* record() const noexcept { return record_; }
+  Readiness& readiness() noexcept { return readiness_; }
 
-  // False once a read came back short or empty-handed: nothing more until the next edge.
-  bool readable() const noexcept { return readable_; }
-  bool writable() const noexcept { return writable_; }
+  // The stream the reader and writer use: the top of the connection's streams.
+  ByteStream& stream() const noexcept { return *stream_; }
+  void set_stream(ByteStream& stream) noexcept { stream_ = &stream; }
 
-  // recv() into [data, data + size): the byte count, 0 at end of stream, -1 when there is
-  // nothing to read yet. Throws std::system_error on a socket error, and operation_aborted after
-  // abort().
-  ssize_t read_some(char* data, std::size_t size) {
-    throw_if_failed(read_failure_);
-    for (;;) {
-      const ssize_t n = ::recv(fd_, data, size, MSG_DONTWAIT);  // the socket itself may block
-      if (n > 0) {
-        if (record_ != nullptr) record_->count_in(static_cast<std::size_t>(n));
-        // Short means drained, unless the peer's FIN is queued behind the data: no new edge
-        // would announce it, so after a hangup event the next read goes ahead and returns 0.
-        if (static_cast<std::size_t>(n) < size && !hangup_) readable_ = false;
-        return n;
-      }
-      if (n == 0) return 0;
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        readable_ = false;
-        return -1;
-      }
-      throw_errno("recv");
+  // co_await: suspends `side` until the socket is ready for `direction`, unless it is already
+  // known to be. Past `deadline` the wait ends and check() throws the deadline's errc; once the
+  // server aborts its connections, operation_aborted. One coroutine at a time may wait on each
+  // side: std::logic_error for a second.
+  Wait wait(Side side, Direction direction, const Deadline& deadline = {}) {
+    blocked(side, direction);
+    return wait(side, deadline);
+  }
+  // co_await: the same, for the direction blocked() last noted.
+  Wait wait(Side side, const Deadline& deadline = {}) {
+    Slot& slot = slots_[index(side)];
+    check(side);
+    if (slot.waiter) {
+      throw std::logic_error(side == Side::reader ? "two coroutines read from one connection at once"
+                                                  : "two coroutines write to one connection at once");
     }
+    slot.deadline = deadline.at;
+    slot.why = static_cast<std::uint8_t>(deadline.why);
+    return wait_for(slot.waiter, slot.direction == Direction::read ? readiness_.readable : readiness_.writable);
   }
 
-  // send() without SIGPIPE: the byte count, 0 when the socket is full. Throws as read_some().
-  std::size_t write_some(const char* data, std::size_t size) {
-    throw_if_failed(write_failure_);
-    for (;;) {
-      const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n >= 0) {
-        if (record_ != nullptr) record_->count_out(static_cast<std::size_t>(n));
-        if (static_cast<std::size_t>(n) < size) writable_ = false;
-        return static_cast<std::size_t>(n);
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        writable_ = false;
-        return 0;
-      }
-      throw_errno("send");
-    }
-  }
-
-  // co_await: suspends until the next readable (or writable) edge, unless one came in since
-  // the last read (write) found the socket drained (full). Throws std::system_error
-  // (operation_aborted) once the server aborts its connections, as do the reads and writes.
-  // Past `deadline` the wait ends, and the side's next step throws the deadline's errc.
-  // One coroutine at a time may wait for each: std::logic_error for a second.
-  Wait wait_readable(const Deadline& deadline = {}) {
-    check_can_wait(read_waiter_, read_failure_);
-    read_deadline_ = deadline;
-    return wait_for(read_waiter_, readable_);
-  }
-  Wait wait_writable(const Deadline& deadline = {}) {
-    check_can_wait(write_waiter_, write_failure_);
-    write_deadline_ = deadline;
-    return wait_for(write_waiter_, writable_);
-  }
+  // Notes what `side`'s stream waits for, after it returned would_block.
+  void blocked(Side side, Direction direction) noexcept { slots_[index(side)].direction = direction; }
   // co_await: goes on at once (for a caller that must return a Wait but has nothing to wait for).
   Wait proceed() {
     static constexpr bool ready = true;
-    return wait_for(read_waiter_, ready);
+    return wait_for(slots_[0].waiter, ready);
   }
 
-  // Resumes both waits, whose next step then throws operation_aborted, now and from now on.
+  // Whether a coroutine is suspended on `side`.
+  bool waiting(Side side) const noexcept { return static_cast<bool>(slots_[index(side)].waiter); }
+
+  // Throws what ended `side`'s last wait early: operation_aborted, or a deadline's errc.
+  void check(Side side) const {
+    if (aborted_) throw std::system_error(asio::error::operation_aborted);
+    if (const std::uint8_t failure = slots_[index(side)].failure; failure != 0)
+      throw std::system_error(static_cast<errc>(failure));
+  }
+
+  // Resumes both waits, whose next check() throws operation_aborted, now and from now on.
   void abort() {
     aborted_ = true;
     EventLoop& loop = loop_;
     const std::uint64_t key = key_;
-    read_waiter_.complete();
-    if (loop.find(key) != nullptr) write_waiter_.complete();  // if still there
+    slots_[0].waiter.complete();
+    if (loop.find(key) != nullptr) slots_[1].waiter.complete();  // if still there
   }
 
  private:
   friend class EventLoop;
 
-  void throw_if_failed(std::uint8_t failure) const {
-    if (aborted_) throw std::system_error(asio::error::operation_aborted);
-    if (failure != 0) throw std::system_error(static_cast<errc>(failure));
-  }
+  // One side's wait; packed, as every connection has two.
+  struct Slot {
+    Completion waiter;
+    Clock::time_point deadline = Clock::time_point::max();  // of the wait in `waiter`
+    std::uint8_t why = 0;                                   // the deadline's errc
+    std::uint8_t failure = 0;                               // an errc once a deadline has passed
+    Direction direction = Direction::read;
+  };
 
-  void check_can_wait(const Completion& waiter, std::uint8_t failure) const {
-    throw_if_failed(failure);
-    if (waiter) throw std::logic_error("two coroutines wait on one connection's socket at once");
+  static constexpr std::size_t index(Side side) noexcept { return side == Side::reader ? 0 : 1; }
+
+  // An edge for `direction`: the waits for it go on.
+  void ready(Direction direction, std::uint64_t key) {
+    EventLoop& loop = loop_;
+    for (Slot& slot : slots_) {
+      if (slot.waiter && slot.direction == direction) {
+        slot.waiter.complete();  // may end the connection
+        if (loop.find(key) != this) return;
+      }
+    }
   }
 
   EventLoop& loop_;
   std::uint64_t key_;
-  int fd_;
   ConnectionRecord* record_;
-  Deadline read_deadline_;  // of the wait in read_waiter_
-  Deadline write_deadline_;
-  std::uint8_t read_failure_ = 0;  // an errc once a read deadline has passed
-  std::uint8_t write_failure_ = 0;
-  bool readable_ = false;  // data that came with the connection is an edge too: EPOLL_CTL_ADD reports it
-  bool writable_ = true;
-  bool hangup_ = false;  // the peer closed or the socket failed: reads no longer wait
-  bool aborted_ = false;
-  Completion read_waiter_;
-  Completion write_waiter_;
+  ByteStream* stream_ = nullptr;
+  Readiness readiness_;
+  bool aborted_;
+  Slot slots_[2];  // reader, writer
 };
 
 inline void EventLoop::run_ready() {
@@ -312,15 +302,15 @@ inline void EventLoop::run_ready() {
       // Look the connection up again after each resumption: the handler may have finished.
       if ((happened & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
         if (Connection* connection = find(key)) {
-          connection->readable_ = true;
-          if ((happened & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) connection->hangup_ = true;
-          connection->read_waiter_.complete();
+          connection->readiness_.readable = true;
+          if ((happened & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) connection->readiness_.hangup = true;
+          connection->ready(Direction::read, key);
         }
       }
       if ((happened & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
         if (Connection* connection = find(key)) {
-          connection->writable_ = true;
-          connection->write_waiter_.complete();
+          connection->readiness_.writable = true;
+          connection->ready(Direction::write, key);
         }
       }
     }
@@ -344,14 +334,13 @@ inline void EventLoop::sweep() {
     Connection* connection = entries_[i].connection;
     if (connection == nullptr) continue;
     const std::uint64_t key = (std::uint64_t{entries_[i].generation} << 32) | i;
-    if (connection->read_waiter_ && now >= connection->read_deadline_.at) {
-      connection->read_failure_ = static_cast<std::uint8_t>(connection->read_deadline_.why);
-      connection->read_waiter_.complete();
-      connection = find(key);
-    }
-    if (connection != nullptr && connection->write_waiter_ && now >= connection->write_deadline_.at) {
-      connection->write_failure_ = static_cast<std::uint8_t>(connection->write_deadline_.why);
-      connection->write_waiter_.complete();
+    for (Connection::Slot& slot : connection->slots_) {
+      if (slot.waiter && now >= slot.deadline) {
+        slot.failure = slot.why;
+        slot.waiter.complete();
+        connection = find(key);
+        if (connection == nullptr) break;
+      }
     }
   }
 }

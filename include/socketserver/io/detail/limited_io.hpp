@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/deadline.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/seconds.hpp>
@@ -22,17 +23,18 @@ namespace socketserver::detail {
 // Past the deadline: std::system_error with its socketserver::errc. Past the handler's own
 // timeout (Python's): std::errc::timed_out, as without limits.
 template <class Call>
-std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, const Deadline& deadline,
-                         Clock::time_point start, const char* what, Call call) {
-  const std::optional<Seconds> cap = stream.timeout();
+std::size_t limited_call(ByteStream& stream, Direction direction, const ConnectionRecord& record,
+                         const Deadline& deadline, Clock::time_point start, const char* what, Call call) {
+  const std::optional<Seconds> cap = stream.timeout(direction);
   struct Restore {  // puts back the socket's timeout after a shortened wait
     ByteStream& stream;
+    Direction direction;
     const std::optional<Seconds>& cap;
     bool shortened = false;
     ~Restore() {
-      if (shortened) stream.set_timeout(cap);
+      if (shortened) stream.set_timeout(direction, cap);
     }
-  } restore{stream, cap};
+  } restore{stream, direction, cap};
   Clock::time_point now = start;
   for (bool last = false;;) {
     if (now >= deadline.at) {
@@ -40,17 +42,17 @@ std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, con
       // request that has arrived meanwhile is still taken, without waiting for more. Any other
       // deadline is final: a peer that trickles bytes must not buy time with each one.
       if (last || now != start || deadline.why != errc::first_byte_timeout) throw std::system_error(deadline.why, what);
-      stream.set_timeout(Seconds(0));
+      stream.set_timeout(direction, Seconds(0));
       restore.shortened = true;
       last = true;
     } else if (cap && deadline.at != Clock::time_point::max()) {
       const auto left = deadline.at - now;
       const auto wait = to_duration(*cap);
       if (left < wait - wait / 10) {
-        stream.set_timeout(std::chrono::duration_cast<Seconds>(left));
+        stream.set_timeout(direction, std::chrono::duration_cast<Seconds>(left));
         restore.shortened = true;
       } else if (restore.shortened) {
-        stream.set_timeout(cap);
+        stream.set_timeout(direction, cap);
         restore.shortened = false;
       }
     }
@@ -61,7 +63,8 @@ std::size_t limited_call(ByteStream& stream, const ConnectionRecord& record, con
       if (last) throw std::system_error(deadline.why, what);
       now = Clock::now();
       // A millisecond of slack: the kernel's timer may end a wait a little before ours.
-      if (record.user_timeout && now - start + std::chrono::milliseconds(1) >= to_duration(*record.user_timeout)) throw;
+      const std::optional<Seconds> own = record.user_timeout();
+      if (own && now - start + std::chrono::milliseconds(1) >= to_duration(*own)) throw;
     }
   }
 }
