@@ -1,5 +1,6 @@
 // What the examples share: the command line (--host, --port, --concurrency, --threads, the
-// limits, --help), serving until a signal, and upper-casing.
+// limits, the PROXY protocol, the access list, the log level, --help), serving until a signal,
+// and upper-casing.
 #ifndef SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 #define SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 
@@ -9,13 +10,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
-
-#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
+#include <socketserver/access_list.hpp>
 #include <socketserver/base_server.hpp>
+#include <socketserver/logger.hpp>
 #include <socketserver/shutdown_on_signals.hpp>
 
 namespace examples {
@@ -33,7 +36,21 @@ struct Options {
   std::optional<double> idle_timeout;
   std::optional<std::size_t> max_connections;
   std::optional<std::size_t> max_line;
+  // Trusted PROXY protocol senders, and the access list (CIDR each).
+  std::vector<std::string> proxies;
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+  std::optional<socketserver::LogLevel> log_level;
 };
+
+// The level a --log-level name stands for.
+inline std::optional<socketserver::LogLevel> log_level_named(std::string_view name) {
+  for (const auto level : {socketserver::LogLevel::debug, socketserver::LogLevel::info, socketserver::LogLevel::warning,
+                           socketserver::LogLevel::error, socketserver::LogLevel::off}) {
+    if (socketserver::to_string(level) == name) return level;
+  }
+  return std::nullopt;
+}
 
 // Pass to parse_options() to accept --concurrency and --threads.
 inline constexpr bool with_concurrency = true;
@@ -47,7 +64,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   const auto usage = [&](std::FILE* out, int status) {
     fmt::print(out,
                "usage: {} [--host HOST] [--port PORT]{} [--idle-timeout SECONDS] [--max-connections N]\n"
-               "       [--max-line BYTES]\n\n{}\n\n",
+               "       [--max-line BYTES] [--proxy-protocol CIDR]... [--allow CIDR]... [--deny CIDR]...\n"
+               "       [--log-level LEVEL]\n\n{}\n\n",
                name, concurrency_options ? " [--concurrency MODE] [--threads N]" : "", what);
     fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
     fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
@@ -64,6 +82,13 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     fmt::print(out, "  --max-connections N  most connections at once; more wait (default {})\n",
                defaults.max_connections);
     fmt::print(out, "  --max-line BYTES    longest line accepted (default {})\n", defaults.max_line);
+    fmt::print(out, "  --proxy-protocol CIDR  a proxy whose connections begin with a PROXY protocol\n");
+    fmt::print(out, "                      header (v1 or v2), then required; repeatable (default: none)\n");
+    fmt::print(out, "  --allow CIDR        serve only peers in these networks; repeatable\n");
+    fmt::print(out, "  --deny CIDR         refuse peers in these networks; repeatable (the longest\n");
+    fmt::print(out, "                      matching prefix of --allow and --deny decides)\n");
+    fmt::print(out, "  --log-level LEVEL   debug, info (an access line per connection), warning\n");
+    fmt::print(out, "                      (the default), error or off; lines go to stderr\n");
     fmt::print(out, "  --help              show this help\n");
     std::exit(status);
   };
@@ -79,7 +104,9 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
     const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
-                       arg == "--max-line" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+                       arg == "--max-line" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
+                       arg == "--log-level" ||
+                       (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {
@@ -94,6 +121,15 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       number(value, options.max_connections.emplace());
     } else if (arg == "--max-line") {
       number(value, options.max_line.emplace());
+    } else if (arg == "--proxy-protocol") {
+      options.proxies.emplace_back(value);
+    } else if (arg == "--allow") {
+      options.allow.emplace_back(value);
+    } else if (arg == "--deny") {
+      options.deny.emplace_back(value);
+    } else if (arg == "--log-level") {
+      options.log_level = log_level_named(value);
+      if (!options.log_level) bad("unknown log level", value);
     } else {
       std::size_t mode = 0;
       while (mode < concurrency_names.size() && concurrency_names[mode] != value) ++mode;
@@ -117,6 +153,11 @@ int serve(Server& server, const Options& options, std::string_view name) {
   if (options.idle_timeout) server.limits.idle_timeout = socketserver::Seconds(*options.idle_timeout);
   if (options.max_connections) server.limits.max_connections = *options.max_connections;
   if (options.max_line) server.limits.max_line = *options.max_line;
+  if (options.log_level) server.logger.level = *options.log_level;
+  // A malformed CIDR throws std::invalid_argument naming it: main() prints it and exits 1.
+  if (!options.proxies.empty()) server.proxy_protocol.trusted = socketserver::AccessList(options.proxies);
+  if (!options.allow.empty() || !options.deny.empty())
+    server.set_access_list(socketserver::AccessList(options.allow, options.deny));
   socketserver::ShutdownOnSignals stop(server);
   stop.on_signal = [name](int) {
     fmt::print("{}: shutting down; a second signal stops at once\n", name);

@@ -1,8 +1,26 @@
-# Fails unless README.md quotes examples/uppercase_echo.cpp verbatim.
-# cmake -DREADME=... -DEXAMPLE=... -P check_readme_example.cmake
+# Fails unless README.md's first code block is examples/upper.cpp verbatim and compiles on its
+# own: the block is extracted into the build tree and compiled with nothing but the library.
+# cmake -DREADME=... -DEXAMPLE=... -DOUT=... -DCXX=... -DINCLUDES=a;b -P check_readme_example.cmake
 file(READ "${README}" readme)
 file(READ "${EXAMPLE}" example)
-string(FIND "${readme}" "```cpp\n${example}```" at)
-if(at EQUAL -1)
-  message(FATAL_ERROR "README.md does not quote ${EXAMPLE} verbatim: copy the file into its first code block")
+string(FIND "${readme}" "```cpp\n" start)
+if(start EQUAL -1)
+  message(FATAL_ERROR "README.md has no cpp code block")
+endif()
+math(EXPR start "${start} + 7")
+string(SUBSTRING "${readme}" ${start} -1 rest)
+string(FIND "${rest}" "```" end)
+string(SUBSTRING "${rest}" 0 ${end} block)
+if(NOT block STREQUAL example)
+  message(FATAL_ERROR "README.md's first code block is not ${EXAMPLE}: copy the file into it verbatim")
+endif()
+file(WRITE "${OUT}" "${block}")
+set(include_flags)
+foreach(dir ${INCLUDES})
+  list(APPEND include_flags "-I${dir}")
+endforeach()
+execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -Wall -Wextra -Werror ${include_flags} "${OUT}"
+                RESULT_VARIABLE status ERROR_VARIABLE errors)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "README.md's first code block does not compile on its own:\n${errors}")
 endif()

@@ -78,3 +78,39 @@ TEST_CASE("an exception from setup skips handle and finish and reaches handle_er
   CHECK(s.events == "setup ");
   CHECK(server.errors == 1);
 }
+
+namespace {
+
+std::string wrong_type_error;
+
+struct GreetingHandler : socketserver::BaseRequestHandler {
+  void handle() override;
+};
+
+// A server subclass with state of its own, as Python's handlers reach through self.server.
+struct Greeter : socketserver::TCPServer<GreetingHandler> {
+  using Base = socketserver::TCPServer<GreetingHandler>;
+  using Base::Base;
+  std::string greeting = "hello";
+};
+
+void GreetingHandler::handle() {
+  try {
+    (void)server_as<socketserver::TCPServer<RawEcho>>();
+  } catch (const std::logic_error& e) {
+    wrong_type_error = e.what();
+  }
+  request->sendall(server_as<Greeter>().greeting + "\n");
+}
+
+}  // namespace
+
+TEST_CASE("server_as<S>() gives the handler its server as its own type, checked", "[handler]") {
+  Greeter server({"127.0.0.1", 0});
+  server.greeting = "hi from the subclass";
+  auto client = test::Client::connect(server.server_address());
+  server.handle_request();
+  CHECK(client.recv_all() == "hi from the subclass\n");
+  CHECK(wrong_type_error == "server_as(): the handler's server is of another type");
+  CHECK_THROWS_AS(socketserver::server_as<Greeter>(nullptr), std::logic_error);
+}

@@ -10,8 +10,10 @@
 #include <string>
 #include <system_error>
 
+#include <socketserver/access_list.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/datagram_request_handler.hpp>
+#include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/udp_server.hpp>
 
 #include "test_support.hpp"
@@ -96,4 +98,28 @@ TEST_CASE("allow_reuse_address defaults to false, so a second server cannot take
   REQUIRE(::getsockopt(server.fileno(), SOL_SOCKET, SO_REUSEADDR, &on, &length) == 0);
   CHECK(on == 0);
   CHECK_THROWS_AS(socketserver::UDPServer<Echo>(server.server_address()), std::system_error);
+}
+
+TEST_CASE("the access list drops datagrams from denied peers", "[udp][access_list]") {
+  socketserver::UDPServer<Echo> server({"127.0.0.1", 0});
+  server.logger.level = socketserver::LogLevel::off;
+  server.set_access_list(socketserver::AccessList({}, {"127.0.0.3"}));
+  const socketserver::detail::FileDescriptor denied(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in own{};
+  own.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.3", &own.sin_addr);
+  REQUIRE(::bind(denied.get(), reinterpret_cast<const sockaddr*>(&own), sizeof own) == 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server.server_address().port());
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  REQUIRE(::sendto(denied.get(), "denied", 6, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 6);
+  server.handle_request();  // the denied datagram: dropped unanswered
+  auto allowed = test::Client::datagram(server.server_address());
+  allowed.send("allowed\n");
+  server.handle_request();
+  CHECK(allowed.recv() == "allowed\n");
+  char reply[16];
+  CHECK(::recv(denied.get(), reply, sizeof reply, MSG_DONTWAIT) < 0);  // nothing came back
+  CHECK(server.stats().denied == 1);
 }
