@@ -172,7 +172,9 @@ class BaseServer {
 
   /// Lets open connections finish, for at most limits.drain_timeout, then cuts those still
   /// open (their reads see the end of the stream, their writes fail) and returns how many it
-  /// cut. Connections waiting for their next request are closed at once. New connections are not
+  /// cut. Connections waiting for their next request are closed at once, and those that have
+  /// sent nothing once they are limits.silent_grace old (not under ForkingMixIn, whose parent
+  /// cannot see a child's bytes). New connections are not
   /// accepted meanwhile only if serve_forever() has returned. server_close() of the threading,
   /// pool, forking and async servers calls it when it waits for connections (block_on_close).
   /// Call it on the serving thread, after serve_forever() has returned.

@@ -1,6 +1,7 @@
 #ifndef SOCKETSERVER_DATAGRAM_REQUEST_HPP
 #define SOCKETSERVER_DATAGRAM_REQUEST_HPP
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -20,14 +21,8 @@ class DatagramRequest final : public Request {
   DatagramRequest() = default;
   /// `packet` as received, answered through `socket`.
   DatagramRequest(std::string packet, DatagramSocket& socket) : packet_(std::move(packet)), socket_(&socket) {}
-  DatagramRequest(DatagramRequest&& other) noexcept
-      : Request(std::move(other)), packet_(std::move(other.packet_)), socket_(std::exchange(other.socket_, nullptr)) {}
-  DatagramRequest& operator=(DatagramRequest&& other) noexcept {
-    Request::operator=(std::move(other));
-    packet_ = std::move(other.packet_);
-    socket_ = std::exchange(other.socket_, nullptr);
-    return *this;
-  }
+  DatagramRequest(DatagramRequest&&) noexcept = default;
+  DatagramRequest& operator=(DatagramRequest&&) noexcept = default;
   ~DatagramRequest() override = default;
 
   /// The datagram as received (Python's request[0]).
@@ -37,17 +32,22 @@ class DatagramRequest final : public Request {
   DatagramSocket& socket() const noexcept { return *socket_; }
 
   /// The server socket's descriptor, or -1 for an empty request.
-  int fileno() const noexcept override { return socket_ != nullptr ? socket_->native_handle() : -1; }
+  int fileno() const noexcept override { return socket_ ? socket_->native_handle() : -1; }
 
   /// A datagram has no connection to close.
   void close() noexcept override {}
 
  protected:
-  bool empty() const noexcept override { return socket_ == nullptr; }
+  bool empty() const noexcept override { return !socket_; }
 
  private:
+  // The server's socket, not owned: a moved-from request is left without one.
+  struct NotOwned {
+    void operator()(DatagramSocket* /*socket*/) const noexcept {}
+  };
+
   std::string packet_;
-  DatagramSocket* socket_ = nullptr;
+  std::unique_ptr<DatagramSocket, NotOwned> socket_;
 };
 
 }  // namespace socketserver

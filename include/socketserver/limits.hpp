@@ -57,6 +57,12 @@ struct Limits {
   /// once; a new connection may still send its first. std::nullopt waits for ever.
   std::optional<Seconds> drain_timeout = Seconds(30);
 
+  /// While server_close() drains, a connection that has sent nothing yet (a port scanner, a
+  /// health probe that connects and waits) is closed once it is this old, instead of holding the
+  /// drain for all of drain_timeout: its reads see the end of the stream. Go's
+  /// http.Server.Shutdown gives new connections the same 5 s. std::nullopt: no grace of its own.
+  std::optional<Seconds> silent_grace = Seconds(5);
+
   /// The shortest of the connection timeouts that are on (drain_timeout aside); std::nullopt
   /// when all are off.
   std::optional<Seconds> shortest_timeout() const {

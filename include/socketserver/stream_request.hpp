@@ -24,6 +24,10 @@ struct StreamRequestAccess;
 /// Ownership: the request owns the connection and closes it when it is closed or destroyed.
 class BasicStreamRequest : public Request {
  public:
+  ~BasicStreamRequest() override = default;
+  BasicStreamRequest(const BasicStreamRequest&) = delete;
+  BasicStreamRequest& operator=(const BasicStreamRequest&) = delete;
+
   int fileno() const noexcept override { return stream_ ? stream_->native_handle() : -1; }
 
   void close() noexcept override {
@@ -48,7 +52,6 @@ class BasicStreamRequest : public Request {
   explicit BasicStreamRequest(std::unique_ptr<ByteStream> stream) noexcept : stream_(std::move(stream)) {}
   BasicStreamRequest(BasicStreamRequest&&) noexcept = default;
   BasicStreamRequest& operator=(BasicStreamRequest&&) noexcept = default;
-  ~BasicStreamRequest() override = default;
 
   bool empty() const noexcept override { return stream_ == nullptr; }
 

@@ -20,7 +20,6 @@
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <socketserver/address.hpp>
 #include <socketserver/async/detail/awaitable_thread.hpp>
@@ -137,22 +136,21 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
   }
 
  protected:
-  // The serving thread runs loop 0: it keeps running it while it waits.
+  // The serving thread runs loop 0: it keeps running it while it waits, and closes the silent
+  // connections as they come of age (limits.silent_grace).
   bool wait_for_connections(detail::Clock::time_point deadline) override {
     if (loops_.empty()) return true;
     closing_.store(true);  // the last connection to end wakes this thread
     asio::io_context& io = this->context();
-    asio::steady_timer timer(io);
-    // Shared with the timer's handler, which may run after this function has returned.
-    const auto expired = std::make_shared<bool>(false);
-    if (deadline != detail::Clock::time_point::max()) {
-      timer.expires_at(deadline);
-      timer.async_wait([expired](std::error_code ec) { *expired = !ec; });
+    while (active_.load() > 0) {
+      const auto now = detail::Clock::now();
+      if (now >= deadline) return false;
+      const auto wake = std::min(deadline, this->tracker().shut_silent(now));
+      // At most a second at a time: a wake-up far ahead need not be exact.
+      const auto wait = std::min<detail::Clock::duration>(wake - now, std::chrono::seconds(1));
+      if (io.run_one_for(wait) == 0 && io.stopped()) io.restart();
     }
-    while (active_.load() > 0 && !*expired) {
-      if (io.run_one() == 0) io.restart();
-    }
-    return active_.load() == 0;
+    return true;
   }
 
   // Shuts the sockets down, and aborts the waits that are not on them (a handler's own timer).

@@ -83,7 +83,7 @@ class ConnectionRecord {
   Deadline read_deadline(Clock::time_point now, bool partial) {
     const Limits& l = limits();
     Deadline deadline;
-    if (!got_first_byte_ && l.first_byte_timeout) {
+    if (!got_first_byte_.load(std::memory_order_relaxed) && l.first_byte_timeout) {
       deadline.consider(l.first_byte_timeout, accepted_, errc::first_byte_timeout);
     } else if (!partial || !l.read_timeout) {
       deadline.consider(l.idle_timeout, now, errc::idle_timeout);
@@ -108,7 +108,8 @@ class ConnectionRecord {
 
   void count_in(std::size_t n) noexcept {
     bytes_in_ += n;
-    if (n != 0) got_first_byte_ = true;
+    if (n != 0 && !got_first_byte_.load(std::memory_order_relaxed))
+      got_first_byte_.store(true, std::memory_order_relaxed);
   }
   void count_out(std::size_t n) noexcept { bytes_out_ += n; }
 
@@ -152,9 +153,9 @@ class ConnectionRecord {
   std::unique_ptr<ProxyHeader> proxy_;
   Clock::time_point accepted_;
   Clock::time_point request_started_ = Clock::time_point::max();
-  int fd_;                      // -1 once the process no longer holds it (a forking server's parent)
-  float user_timeout_ = -1.0F;  // seconds; negative: none (a float: it fits beside fd_)
-  bool got_first_byte_ = false;
+  int fd_;                                   // -1 once the process no longer holds it (a forking server's parent)
+  float user_timeout_ = -1.0F;               // seconds; negative: none (a float: it fits beside fd_)
+  std::atomic<bool> got_first_byte_{false};  // the drain reads it from the serving thread
   bool failed_ = false;
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
   std::atomic<bool> cut_{false};      // the tracker shut it down when the drain ran out of time
@@ -262,10 +263,23 @@ class ConnectionTracker {
     }
   }
 
-  // Waits until no connection is open or `deadline` passes; true when none is left.
+  // During the drain: ends the read side of the connections that are limits.silent_grace old
+  // and have sent nothing (no byte read, none waiting in the socket). Returns when the next
+  // silent one comes of age, time_point::max() when none will.
+  Clock::time_point shut_silent(Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    return shut_silent_locked(now);
+  }
+
+  // Waits until no connection is open or `deadline` passes, closing the silent ones on the way;
+  // true when none is left.
   bool wait_until_closed(Clock::time_point deadline) {
     std::unique_lock lock(mutex_);
-    return closed_.wait_until(lock, deadline, [this] { return active_ == 0; });
+    for (;;) {
+      const auto next_silent = shut_silent_locked(Clock::now());
+      if (closed_.wait_until(lock, std::min(deadline, next_silent), [this] { return active_ == 0; })) return true;
+      if (Clock::now() >= deadline) return false;
+    }
   }
 
   // Shuts down every open connection, both ways: a blocked read sees the end of the stream, a
@@ -356,6 +370,24 @@ class ConnectionTracker {
     if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
   }
 
+  Clock::time_point shut_silent_locked(Clock::time_point now) noexcept {
+    if (!limits_.silent_grace) return Clock::time_point::max();
+    const Clock::duration grace = to_duration(*limits_.silent_grace);
+    Clock::time_point next = Clock::time_point::max();
+    for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
+      if (r->fd_ < 0 || r->drained_.load() || r->got_first_byte_.load(std::memory_order_relaxed)) continue;
+      const Clock::time_point due = r->accepted_ + grace;
+      int unread = 0;
+      if (now < due) {
+        next = std::min(next, due);
+      } else if (::ioctl(r->fd_, FIONREAD, &unread) == 0 && unread == 0) {
+        r->drained_.store(true);
+        ::shutdown(r->fd_, SHUT_RD);
+      }
+    }
+    return next;
+  }
+
   void link(ConnectionRecord& record) noexcept {
     record.next_ = head_;
     if (head_ != nullptr) head_->prev_ = &record;
@@ -408,7 +440,11 @@ class ConnectionTracker {
   std::string close_reason(const ConnectionRecord& record) noexcept {
     try {
       if (record.cut_) return "cut by server_close() after drain_timeout";
-      if (!record.failed_) return record.drained_.load() ? "closed by server_close() while idle" : "closed";
+      if (!record.failed_) {
+        if (!record.drained_.load()) return "closed";
+        return record.got_first_byte_.load() ? "closed by server_close() while idle"
+                                             : "closed by server_close(): it had sent nothing";
+      }
       if (is_timeout(record.reason_)) {
         timed_out_.fetch_add(1, std::memory_order_relaxed);
       } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large ||
@@ -444,7 +480,8 @@ inline ConnectionRecord::~ConnectionRecord() { tracker_.release(*this); }
 inline const Limits& ConnectionRecord::limits() const noexcept { return tracker_.limits(); }
 
 inline bool ConnectionRecord::enter_idle() noexcept {
-  if (!got_first_byte_) return true;  // a new connection's first request is on its way: let it come
+  // A new connection's first request is on its way: let it come (silent_grace bounds the wait).
+  if (!got_first_byte_.load(std::memory_order_relaxed)) return true;
   idle_.store(true);
   if (!tracker_.draining()) return true;
   idle_.store(false);

@@ -28,7 +28,7 @@ std::size_t limited_call(ByteStream& stream, Direction direction, const Connecti
   const std::optional<Seconds> cap = stream.timeout(direction);
   struct Restore {  // puts back the socket's timeout after a shortened wait
     ByteStream& stream;
-    Direction direction;
+    Direction direction = Direction::read;
     const std::optional<Seconds>& cap;
     bool shortened = false;
     ~Restore() {
