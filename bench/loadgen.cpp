@@ -50,6 +50,7 @@ struct Config {
   int connect_parallel = 4;  // Python's default listen backlog is 5
   int source_addresses = 16;
   bool sync = false;
+  bool proxy_v1 = false;  // each connection's first bytes are a PROXY protocol v1 header
 };
 
 [[noreturn]] void usage(int status) {
@@ -58,7 +59,7 @@ struct Config {
       "usage: loadgen --port P [--host H] --workload pingpong|pipelined|bulk|churn|idle\n"
       "               [--connections N] [--depth D] [--size BYTES] [--duration S] [--warmup S]\n"
       "               [--timeout S] [--deadline S] [--connect-parallel N]\n"
-      "               [--source-addresses N] [--sync]\n\n"
+      "               [--source-addresses N] [--proxy-v1] [--sync]\n\n"
       "Sends lowercase lines and checks that each comes back upper-cased; prints one JSON line.\n"
       "Defaults: pingpong 64 connections, depth 1, 64-byte lines; pipelined 64 x depth 16;\n"
       "bulk 8 connections of 16384-byte lines; churn 16 clients in flight, each connect, one\n"
@@ -68,6 +69,8 @@ struct Config {
       "  --deadline S        give up after S seconds in all (default: computed)\n"
       "  --connect-parallel  connections set up at once (default 4)\n"
       "  --source-addresses  churn to a 127.x address: connect from 127.0.0.1 .. 127.0.0.N (default 16)\n"
+      "  --proxy-v1          open each connection with a PROXY protocol v1 header, in the same packet as\n"
+      "                      its first request (a server that trusts 127.0.0.0/8 as a proxy)\n"
       "  --sync              print {\"ready\": N} once connected, start on a line from stdin,\n"
       "                      and after the result line, hold the connections until stdin EOF\n",
       out);
@@ -90,6 +93,10 @@ Config parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") usage(0);
+    if (arg == "--proxy-v1") {
+      c.proxy_v1 = true;
+      continue;
+    }
     if (arg == "--sync") {
       c.sync = true;
       continue;
@@ -215,6 +222,7 @@ struct Conn {
   Clock::time_point started;
   std::uint64_t seq = 0;  // messages sent on this slot, to vary the letters
   bool want_out = false;  // EPOLLOUT registered
+  bool proxied = false;   // the PROXY header has gone out on this connection
 };
 
 class LoadGen {
@@ -310,6 +318,7 @@ class LoadGen {
     }
     c.started = Clock::now();
     c.state = State::connecting;
+    c.proxied = false;
     ++connecting_;
     ++opened_;
     epoll_event ev{};
@@ -354,6 +363,13 @@ class LoadGen {
       const std::size_t v = (index * 7 + c.seq++) % 26;
       std::memcpy(c.out.data() + k * size, requests_[v].data(), size);
       std::memcpy(c.expect.data() + k * size, replies_[v].data(), size);
+    }
+    if (cfg_.proxy_v1 && !c.proxied) {
+      // A made-up client per connection, sent with the first request, as a proxy does.
+      const std::string header = fmt::format("PROXY TCP4 192.0.2.{} {} {} {}\r\n", 1 + index % 250, cfg_.host,
+                                             1024 + index % 60000, cfg_.port);
+      c.out.insert(c.out.begin(), header.begin(), header.end());
+      c.proxied = true;
     }
     c.sent = 0;
     c.got = 0;

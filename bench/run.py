@@ -52,8 +52,9 @@ FORK_IDLE = "one child process per connection: the server's own RSS says nothing
 
 
 class Server:
-    def __init__(self, name, label, argv, env=None, skip=None, kind="c++", forks=False):
+    def __init__(self, name, label, argv, env=None, skip=None, kind="c++", forks=False, loadgen_args=None):
         self.name = name
+        self.loadgen_args = loadgen_args or []  # what the load generator adds for this server
         self.label = label
         self.argv = argv  # without --port
         self.env = env or {}
@@ -97,6 +98,10 @@ def parse_args():
     parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each cell")
     parser.add_argument("--only", default="", help="comma-separated server names (see --list)")
+    parser.add_argument("--baseline", default=None,
+                        help="an uppercase_echo built from another commit: its threading and async servers run "
+                             "beside this build's as before-threading and before-async, for before/after ratios "
+                             "from one run")
     parser.add_argument("--list", action="store_true", help="list the server names and exit")
     parser.add_argument("--out", default=None, help="the report (default docs/benchmarks.md; a temp file with --smoke)")
     parser.add_argument("--smoke", action="store_true",
@@ -243,6 +248,22 @@ def servers_to_run(args, build, notes):
                     Server(f"socketserver-{concurrency}", label,
                            [str(echo), "--host", "127.0.0.1", "--concurrency", concurrency] + extra, skip=skip,
                            forks=concurrency == "forking"))
+        if "--proxy-protocol" in help_text:
+            # The PROXY protocol's cost: every connection opens with a v1 header, sent with its first
+            # request, as from a proxy in front.
+            for concurrency, label in [("threading", "socketserver ThreadingTCPServer behind a PROXY v1 sender"),
+                                       ("async", "socketserver async, 1 event-loop thread, behind a PROXY v1 sender")]:
+                servers.append(
+                    Server(f"proxy-{concurrency}", label,
+                           [str(echo), "--host", "127.0.0.1", "--concurrency", concurrency, "--proxy-protocol",
+                            "127.0.0.0/8"] + (["--threads", "1"] if concurrency == "async" else []),
+                           loadgen_args=["--proxy-v1"]))
+        if args.baseline:
+            base = Path(args.baseline).resolve()
+            for concurrency, extra in [("threading", []), ("async", ["--threads", "1"])]:
+                servers.append(
+                    Server(f"before-{concurrency}", f"socketserver {concurrency}, as built from {base.name}",
+                           [str(base), "--host", "127.0.0.1", "--concurrency", concurrency] + extra))
         else:
             # An uppercase_echo from before --concurrency: it is the ThreadingTCPServer, as built.
             servers.append(
@@ -528,7 +549,7 @@ def failure(message):
 
 
 def run_cell(args, loadgen, loadgen_cpu, server, workload):
-    argv = loadgen_argv(args, loadgen, loadgen_cpu, server.port, workload)
+    argv = loadgen_argv(args, loadgen, loadgen_cpu, server.port, workload) + server.loadgen_args
     limit = 60 + args.warmup + args.duration + (args.idle_connections * 0.01 if workload == "idle" else 0)
     if workload != "idle":
         try:
@@ -586,6 +607,7 @@ def count_syscalls(args, tool, loadgen, loadgen_cpu, server, work_dir):
     first and waits, the counter attaches to the server (and any children), then the traffic."""
     argv = loadgen_argv(args, loadgen, loadgen_cpu, server.port, "pingpong")
     argv = argv[:argv.index("--duration")] + ["--duration", str(args.syscall_seconds), "--warmup", "0", "--sync"]
+    argv += server.loadgen_args
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     counter = None
     output = work_dir / f"syscalls-{server.name}.txt"
