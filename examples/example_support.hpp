@@ -105,8 +105,7 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
     const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
                        arg == "--max-line" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
-                       arg == "--log-level" ||
-                       (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+                       arg == "--log-level" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {

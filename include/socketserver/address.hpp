@@ -6,7 +6,9 @@
 #include <string>
 #include <utility>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
+
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -46,12 +48,7 @@ class Address {
   const std::string& path() const noexcept { return is_unix() ? host_ : empty_string(); }
 
   /// "127.0.0.1:9999", "[::1]:9999", "/run/app.sock", or "<unnamed>" for an empty address.
-  std::string to_string() const {
-    if (empty()) return "<unnamed>";
-    if (is_unix()) return host_;
-    if (host_.find(':') != std::string::npos) return fmt::format("[{}]:{}", host_, port_);
-    return fmt::format("{}:{}", host_, port_);
-  }
+  std::string to_string() const;
 
   friend bool operator==(const Address&, const Address&) = default;
 
@@ -75,9 +72,38 @@ class Address {
 template <>
 struct fmt::formatter<socketserver::Address> : fmt::formatter<std::string> {
   template <class FormatContext>
-  auto format(const socketserver::Address& a, FormatContext& ctx) const {
-    return fmt::formatter<std::string>::format(a.to_string(), ctx);
-  }
+  auto format(const socketserver::Address& a, FormatContext& ctx) const -> decltype(ctx.out());
 };
+
+// Defined outside the class, so not inline: separately compiled, the extern template below then
+// keeps it out of every translation unit. formatter<std::string>::format is defined in
+// fmt/format.h, which the definitions below include.
+template <class FormatContext>
+auto fmt::formatter<socketserver::Address>::format(const socketserver::Address& a, FormatContext& ctx) const
+    -> decltype(ctx.out()) {
+  return fmt::formatter<std::string>::format(a.to_string(), ctx);
+}
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Every fmt::format(), fmt::print() and Logger::log() formats through fmt::format_context.
+extern template auto fmt::formatter<socketserver::Address>::format(const socketserver::Address&,
+                                                                   fmt::format_context&) const
+    -> fmt::format_context::iterator;
+#endif
+
+#if SOCKETSERVER_DEFINITIONS
+#include <fmt/format.h>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL std::string Address::to_string() const {
+  if (empty()) return "<unnamed>";
+  if (is_unix()) return host_;
+  if (host_.find(':') != std::string::npos) return fmt::format("[{}]:{}", host_, port_);
+  return fmt::format("{}:{}", host_, port_);
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_ADDRESS_HPP

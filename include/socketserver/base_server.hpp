@@ -1,32 +1,27 @@
 #ifndef SOCKETSERVER_BASE_SERVER_HPP
 #define SOCKETSERVER_BASE_SERVER_HPP
 
-#include <cxxabi.h>
-
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
 
-#include <fmt/format.h>
-#include <asio/error.hpp>
+#include <asio/basic_waitable_timer.hpp>
 #include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <socketserver/access_list.hpp>
 #include <socketserver/address.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/deadline.hpp>
-#include <socketserver/detail/exception.hpp>
-#include <socketserver/detail/system_error.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
@@ -63,19 +58,18 @@ class DatagramRequest;
 /// Beyond Python: a stream server holds every connection to `limits` (timeouts, connection
 /// counts, line length, the drain at server_close()), reads the PROXY protocol from the proxies
 /// `proxy_protocol` trusts, counts its connections in stats(), and reports through `logger`.
-/// Every server refuses what its access list denies (set_access_list()). When accept() fails for want of descriptors or
-/// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the loop stops accepting for 10 ms, doubling up to 1 s while it keeps
-/// failing, instead of spinning on a listening socket it cannot empty.
+/// Every server refuses what its access list denies (set_access_list()). When accept() fails
+/// for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the loop stops
+/// accepting for 10 ms, doubling up to 1 s while it keeps failing, instead of spinning on a
+/// listening socket it cannot empty.
 class BaseServer {
  public:
-  explicit BaseServer(Address server_address) : server_address_(std::move(server_address)) {
-    tracker_.on_room([this] { asio::post(io_, [this] { end_wait(); }); });
-  }
+  explicit BaseServer(Address server_address);
   BaseServer(const BaseServer&) = delete;
   BaseServer& operator=(const BaseServer&) = delete;
 
   /// Destroying a server while serve_forever() runs is a bug: call shutdown() first.
-  virtual ~BaseServer() = default;
+  virtual ~BaseServer();
 
   /// Handles requests until shutdown() is called.
   ///
@@ -83,30 +77,7 @@ class BaseServer {
   /// waits for requests (a handler running on the serving thread finishes first).
   /// poll_interval only paces service_actions(), which also runs after every request.
   /// Throws std::logic_error if the loop is already running.
-  void serve_forever(Seconds poll_interval = Seconds(0.5)) {
-    {
-      std::lock_guard lock(mutex_);
-      if (serving_) throw std::logic_error("serve_forever() is already running");
-      serving_ = true;
-      serving_thread_ = std::this_thread::get_id();
-    }
-    struct Done {  // runs however the loop ends, exceptions and thread cancellation included
-      BaseServer& s;
-      ~Done() {
-        std::lock_guard lock(s.mutex_);
-        s.shutdown_request_.store(false);
-        s.serving_ = false;
-        s.serving_thread_ = {};
-        s.shut_down_.notify_all();
-      }
-    } done{*this};
-    while (!shutdown_request_.load()) {
-      const bool ready = wait_for_request(poll_interval);
-      if (shutdown_request_.load()) break;
-      if (ready) handle_request_noblock();
-      service_actions();
-    }
-  }
+  void serve_forever(Seconds poll_interval = Seconds(0.5));
 
   /// Stops the serve_forever() loop and waits until it has returned.
   ///
@@ -114,27 +85,11 @@ class BaseServer {
   /// without a threading mixin) it returns at once and the loop stops after that request,
   /// where Python deadlocks. Called while no loop runs, it makes the next serve_forever()
   /// return at once, as Python's flag does.
-  void shutdown() {
-    shutdown_request_.store(true);
-    asio::post(io_, [this] { wake(); });
-    std::unique_lock lock(mutex_);
-    if (!serving_ || serving_thread_ == std::this_thread::get_id()) return;
-    shut_down_.wait(lock, [this] { return !serving_; });
-  }
+  void shutdown();
 
   /// Handles one request, waiting at most `timeout` for it; calls handle_timeout() when none
   /// came in time. No timeout (the default) waits for ever.
-  void handle_request() {
-    using clock = std::chrono::steady_clock;
-    const auto deadline =
-        timeout ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point::max();
-    for (;;) {
-      std::optional<Seconds> left;
-      if (timeout) left = std::max(Seconds(0), Seconds(deadline - clock::now()));
-      if (wait_for_request(left)) return handle_request_noblock();
-      if (timeout && clock::now() >= deadline) return handle_timeout();
-    }
-  }
+  void handle_request();
 
   /// The limit handle_request() waits (Python's `timeout`); std::nullopt waits for ever.
   std::optional<Seconds> timeout;
@@ -155,17 +110,10 @@ class BaseServer {
   /// counted in stats().refused and stats().denied, and logged as a security event. The match
   /// rule is AccessList's: the longest matching prefix decides. Peers of Unix sockets are not
   /// checked. Thread safety: any thread, while the server runs; the next connection sees it.
-  void set_access_list(AccessList list) {
-    auto shared = std::make_shared<const AccessList>(std::move(list));
-    const std::lock_guard lock(access_mutex_);
-    access_ = shared->empty() ? nullptr : std::move(shared);
-  }
+  void set_access_list(AccessList list);
 
   /// The access list in force; empty when none is (every peer is admitted).
-  AccessList access_list() const {
-    const std::lock_guard lock(access_mutex_);
-    return access_ ? *access_ : AccessList();
-  }
+  AccessList access_list() const;
 
   /// The server's counters now. Thread safety: any thread.
   ServerStats stats() const { return tracker_.stats(); }
@@ -174,22 +122,11 @@ class BaseServer {
   /// open (their reads see the end of the stream, their writes fail) and returns how many it
   /// cut. Connections waiting for their next request are closed at once, and those that have
   /// sent nothing once they are limits.silent_grace old (not under ForkingMixIn, whose parent
-  /// cannot see a child's bytes). New connections are not
-  /// accepted meanwhile only if serve_forever() has returned. server_close() of the threading,
-  /// pool, forking and async servers calls it when it waits for connections (block_on_close).
-  /// Call it on the serving thread, after serve_forever() has returned.
-  std::size_t drain() {
-    tracker_.begin_drain();
-    const auto deadline = limits.drain_timeout ? detail::Clock::now() + detail::to_duration(*limits.drain_timeout)
-                                               : detail::Clock::time_point::max();
-    if (wait_for_connections(deadline)) return 0;
-    const std::size_t cut = cut_connections();
-    if (cut != 0) {
-      logger.log(LogLevel::warning, LogCategory::server, "drain_timeout ({} s) ran out: cut {} connection{}",
-                 limits.drain_timeout->count(), cut, cut == 1 ? "" : "s");
-    }
-    return cut;
-  }
+  /// cannot see a child's bytes). New connections are not accepted meanwhile only if
+  /// serve_forever() has returned. server_close() of the threading, pool, forking and async
+  /// servers calls it when it waits for connections (block_on_close). Call it on the serving
+  /// thread, after serve_forever() has returned.
+  std::size_t drain();
 
   /// The address the server is bound to; after binding to port 0, the port it got.
   const Address& server_address() const noexcept { return server_address_; }
@@ -238,20 +175,7 @@ class BaseServer {
   /// (idle, first byte, connection age), warning for the others; anything else as a server
   /// error. A connection cut by drain() is not logged again.
   /// The server keeps serving. May be overridden; std::current_exception() is the error.
-  virtual void handle_error(Request& request, const Address& client_address) {
-    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
-    if (record != nullptr && record->cut()) return;  // drain() has logged the cut
-    const std::error_code code = detail::current_error_code();
-    if (code.category() == error_category()) {
-      const bool routine =
-          code == errc::idle_timeout || code == errc::first_byte_timeout || code == errc::connection_timeout;
-      logger.log(routine ? LogLevel::info : LogLevel::warning, LogCategory::security, "closed connection from {}: {}",
-                 client_address, detail::current_exception_message());
-      return;
-    }
-    logger.log(LogLevel::error, LogCategory::server, "error processing request from {}: {}", client_address,
-               detail::current_exception_message());
-  }
+  virtual void handle_error(Request& request, const Address& client_address);
 
  protected:
   // For the library's servers and mixins; not part of Python's API.
@@ -276,30 +200,11 @@ class BaseServer {
   /// The body of a request thread (Python's process_request_thread()): finish_request(),
   /// handle_error() on failure, then always shutdown_request(). Nothing escapes but thread
   /// cancellation, which unwinds after shutdown_request().
-  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
-  void
-  run_request(Request& request, const Address& client_address) {
-    try {
-      finish_request(request, client_address);
-    } catch (const abi::__forced_unwind&) {
-      shutdown_request(request);
-      throw;
-    } catch (...) {
-      detail::RequestAccess::note_current_exception(request);
-      report_error(request, client_address);
-    }
-    try {
-      shutdown_request(request);
-    } catch (...) {  // on this thread nothing may escape: report it like any other error
-      report_error(request, client_address);
-    }
-  }
+  // Defined noinline, no_sanitize("null"): see detail/exception.hpp.
+  void run_request(Request& request, const Address& client_address);
 
   /// handle_error() for the exception being handled, with the handler's client address.
-  void report_error(Request& request, const Address& client_address) {
-    detail::call_error_hook(
-        [&] { handle_error(request, detail::RequestAccess::client_address(request, client_address)); });
-  }
+  void report_error(Request& request, const Address& client_address);
 
   /// Starts an asynchronous wait until a request can be taken; `done` runs on the io_context.
   virtual void async_wait_request(std::function<void(std::error_code)> done) = 0;
@@ -328,78 +233,16 @@ class BaseServer {
   // The timer is not set for every wait: setting it is a system call (timerfd_settime), one per
   // request on a busy server. A timer already set to expire within `timeout` is left as it is;
   // expiring early only makes the caller's loop come round once more.
-  bool wait_for_request(std::optional<Seconds> timeout) {
-    if (io_.stopped()) io_.restart();
-    request_wait_.reset();
-    paused_ = accept_paused(timeout);
-    if (!paused_) async_wait_request([this](std::error_code ec) { request_wait_ = ec; });
-    if (timeout) {
-      const auto deadline =
-          asio::steady_timer::clock_type::now() + std::chrono::ceil<asio::steady_timer::duration>(*timeout);
-      if (!timer_set_ || timer_.expiry() > deadline) {
-        timer_.expires_at(deadline);  // cancels the wait on the old expiry, if any
-        timer_set_ = true;
-        timer_.async_wait([this](std::error_code ec) {
-          if (ec) return;  // replaced by a new expiry, or the server is going
-          timer_set_ = false;
-          end_wait();
-        });
-      }
-    }
-    // run_one(), not run(): other work on the context (a signal_set, user posts) must not
-    // keep this wait from returning.
-    try {
-      while (!request_wait_) run_one();
-    } catch (...) {
-      // Posted work threw: end our wait first, so that none is left behind.
-      end_wait();
-      while (!request_wait_) {
-        try {
-          run_one();
-        } catch (...) {
-        }
-      }
-      paused_ = false;
-      throw;
-    }
-    paused_ = false;
-    // A cancelled wait is a timeout or a wake-up; anything else (the socket was closed under
-    // the loop) would only repeat at once, so it ends the loop.
-    const std::error_code result = *request_wait_;
-    if (result && result != asio::error::operation_aborted) detail::throw_error(result, "wait for request");
-    return !result;
-  }
+  bool wait_for_request(std::optional<Seconds> timeout);
 
   // Whether this wait must not accept; shortens `timeout` to the end of a back-off.
-  bool accept_paused(std::optional<Seconds>& timeout) {
-    if (backoff_until_ != detail::Clock::time_point{}) {
-      const auto now = detail::Clock::now();
-      if (now < backoff_until_) {
-        const Seconds left(backoff_until_ - now);
-        if (!timeout || left < *timeout) timeout = left;
-        return true;
-      }
-      backoff_until_ = {};
-    }
-    return limits.overload == Limits::Overload::pause && tracker_.full();
-  }
+  bool accept_paused(std::optional<Seconds>& timeout);
 
   // Ends the current wait for a request: a timeout, a wake-up, room for a connection.
-  void end_wait() noexcept {
-    if (!paused_) return cancel_wait_request();
-    if (!request_wait_) request_wait_ = make_error_code(asio::error::operation_aborted);
-  }
+  void end_wait() noexcept;
 
   // accept() failed for want of a resource: stop accepting for a while, longer each time.
-  void back_off(const std::system_error& e) {
-    tracker_.count_accept_error();
-    backoff_ = backoff_ == detail::Clock::duration{}
-                   ? std::chrono::milliseconds(10)
-                   : std::min<detail::Clock::duration>(backoff_ * 2, std::chrono::seconds(1));
-    backoff_until_ = detail::Clock::now() + backoff_;
-    logger.log(LogLevel::warning, LogCategory::server, "{}; not accepting for {} ms", e.what(),
-               std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count());
-  }
+  void back_off(const std::system_error& e);
 
   static bool is_resource_error(const std::error_code& code) noexcept {
     return code == std::errc::too_many_files_open || code == std::errc::too_many_files_open_in_system ||
@@ -407,89 +250,32 @@ class BaseServer {
   }
 
   // A connection over a limit is closed unanswered.
-  void refuse(Request& request, const Address& client_address, detail::ConnectionTracker::Admission why) {
-    tracker_.count_refused();
-    if (why == detail::ConnectionTracker::Admission::full) {
-      logger.log(LogLevel::warning, LogCategory::security, "refused connection from {}: max_connections ({}) reached",
-                 client_address, limits.max_connections);
-    } else {
-      logger.log(LogLevel::warning, LogCategory::security,
-                 "refused connection from {}: max_connections_per_ip ({}) reached for its address", client_address,
-                 limits.max_connections_per_ip);
-    }
-    shutdown_request(request);
-  }
+  void refuse(Request& request, const Address& client_address, detail::ConnectionTracker::Admission why);
 
-  void run_one() {
-    if (io_.run_one() == 0) io_.restart();
-  }
+  void run_one();
 
-  void wake() noexcept { end_wait(); }
+  void wake() noexcept;
 
   // One request, known to be ready: each server takes its own kind (handle_request_with()).
   virtual void handle_request_noblock() = 0;
 
   // Right after accept(): the access list, the PROXY protocol's trust, and the connection
   // limits. False when the request was refused (and shut down).
-  bool admit(Request& request, const Address& peer, bool connection) {
-    if (!access_allows(peer)) {
-      tracker_.count_denied();
-      logger.log(LogLevel::warning, LogCategory::security, "refused {} from {}: denied by the access list",
-                 connection ? "connection" : "datagram", peer);
-      shutdown_request(request);
-      return false;
-    }
-    if (!connection) return true;
-    const bool proxied = proxy_protocol.enabled() && proxy_protocol.trusts(peer);
-    if (proxy_protocol.enabled() && !proxied) {
-      const bool refuse = proxy_protocol.untrusted == ProxyProtocol::Untrusted::refuse;
-      tracker_.count_proxy(refuse ? detail::ProxyOutcome::untrusted_refused : detail::ProxyOutcome::untrusted_direct);
-      logger.log(refuse ? LogLevel::warning : LogLevel::info, LogCategory::security,
-                 "{} connection from {}: not a trusted proxy", refuse ? "refused" : "direct", peer);
-      if (refuse) {
-        tracker_.count_refused();
-        shutdown_request(request);
-        return false;
-      }
-    }
-    detail::ConnectionTracker::Admission admission{};
-    auto record = tracker_.admit(peer, request.fileno(), admission, /*count_ip=*/!proxied);
-    if (!record) {
-      refuse(request, peer, admission);
-      return false;
-    }
-    record->expect_proxy_header(proxied);
-    detail::RequestAccess::set_record(request, std::move(record));
-    return true;
-  }
+  bool admit(Request& request, const Address& peer, bool connection);
 
-  bool access_allows(const Address& peer) const {
-    const std::lock_guard lock(access_mutex_);
-    return access_ == nullptr || access_->allows(peer);
-  }
+  bool access_allows(const Address& peer) const;
 
   // verify_request(), then process_request(); errors go to handle_error(), and a request that is
-  // not processed is shut down.
-  __attribute__((noinline, no_sanitize("null")))  // see detail/exception.hpp
-  void
-  serve_request(Request& request, const Address& client_address) {
-    try {
-      if (verify_request(request, client_address)) {
-        process_request(request, client_address);
-        return;
-      }
-    } catch (const abi::__forced_unwind&) {
-      shutdown_request(request);
-      throw;
-    } catch (...) {
-      detail::RequestAccess::note_current_exception(request);
-      report_error(request, client_address);
-    }
-    shutdown_request(request);
-  }
+  // not processed is shut down. Defined noinline, no_sanitize("null"): see detail/exception.hpp.
+  void serve_request(Request& request, const Address& client_address);
+
+  // On the io_context's own executor, not asio's type-erased default (any_io_executor), whose
+  // machinery every translation unit that constructs a server would instantiate.
+  using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                                           asio::io_context::executor_type>;
 
   asio::io_context io_{1};
-  asio::steady_timer timer_{io_};
+  Timer timer_;
   bool timer_set_ = false;                       // timer_ has a wait that has not expired
   std::optional<std::error_code> request_wait_;  // how the current wait for a request ended
   std::mutex mutex_;
@@ -506,5 +292,282 @@ class BaseServer {
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+
+#include <socketserver/detail/exception.hpp>
+#include <socketserver/detail/system_error.hpp>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL BaseServer::BaseServer(Address server_address)
+    : server_address_(std::move(server_address)), timer_(io_.get_executor()) {
+  tracker_.on_room([this] { asio::post(io_, [this] { end_wait(); }); });
+}
+
+SOCKETSERVER_DECL BaseServer::~BaseServer() = default;
+
+SOCKETSERVER_DECL void BaseServer::serve_forever(Seconds poll_interval) {
+  {
+    std::lock_guard lock(mutex_);
+    if (serving_) throw std::logic_error("serve_forever() is already running");
+    serving_ = true;
+    serving_thread_ = std::this_thread::get_id();
+  }
+  struct Done {  // runs however the loop ends, exceptions and thread cancellation included
+    BaseServer& s;
+    ~Done() {
+      std::lock_guard lock(s.mutex_);
+      s.shutdown_request_.store(false);
+      s.serving_ = false;
+      s.serving_thread_ = {};
+      s.shut_down_.notify_all();
+    }
+  } done{*this};
+  while (!shutdown_request_.load()) {
+    const bool ready = wait_for_request(poll_interval);
+    if (shutdown_request_.load()) break;
+    if (ready) handle_request_noblock();
+    service_actions();
+  }
+}
+
+SOCKETSERVER_DECL void BaseServer::shutdown() {
+  shutdown_request_.store(true);
+  asio::post(io_, [this] { wake(); });
+  std::unique_lock lock(mutex_);
+  if (!serving_ || serving_thread_ == std::this_thread::get_id()) return;
+  shut_down_.wait(lock, [this] { return !serving_; });
+}
+
+SOCKETSERVER_DECL void BaseServer::handle_request() {
+  using clock = std::chrono::steady_clock;
+  const auto deadline =
+      timeout ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point::max();
+  for (;;) {
+    std::optional<Seconds> left;
+    if (timeout) left = std::max(Seconds(0), Seconds(deadline - clock::now()));
+    if (wait_for_request(left)) return handle_request_noblock();
+    if (timeout && clock::now() >= deadline) return handle_timeout();
+  }
+}
+
+SOCKETSERVER_DECL void BaseServer::set_access_list(AccessList list) {
+  auto shared = std::make_shared<const AccessList>(std::move(list));
+  const std::lock_guard lock(access_mutex_);
+  access_ = shared->empty() ? nullptr : std::move(shared);
+}
+
+SOCKETSERVER_DECL AccessList BaseServer::access_list() const {
+  const std::lock_guard lock(access_mutex_);
+  return access_ ? *access_ : AccessList();
+}
+
+SOCKETSERVER_DECL std::size_t BaseServer::drain() {
+  tracker_.begin_drain();
+  const auto deadline = limits.drain_timeout ? detail::Clock::now() + detail::to_duration(*limits.drain_timeout)
+                                             : detail::Clock::time_point::max();
+  if (wait_for_connections(deadline)) return 0;
+  const std::size_t cut = cut_connections();
+  if (cut != 0) {
+    logger.log(LogLevel::warning, LogCategory::server, "drain_timeout ({} s) ran out: cut {} connection{}",
+               limits.drain_timeout->count(), cut, cut == 1 ? "" : "s");
+  }
+  return cut;
+}
+
+SOCKETSERVER_DECL void BaseServer::handle_error(Request& request, const Address& client_address) {
+  const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+  if (record != nullptr && record->cut()) return;  // drain() has logged the cut
+  const std::error_code code = detail::current_error_code();
+  if (code.category() == error_category()) {
+    const bool routine =
+        code == errc::idle_timeout || code == errc::first_byte_timeout || code == errc::connection_timeout;
+    logger.log(routine ? LogLevel::info : LogLevel::warning, LogCategory::security, "closed connection from {}: {}",
+               client_address, detail::current_exception_message());
+    return;
+  }
+  logger.log(LogLevel::error, LogCategory::server, "error processing request from {}: {}", client_address,
+             detail::current_exception_message());
+}
+
+// see detail/exception.hpp
+__attribute__((noinline, no_sanitize("null"))) SOCKETSERVER_DECL void BaseServer::run_request(
+    Request& request, const Address& client_address) {
+  try {
+    finish_request(request, client_address);
+  } catch (const abi::__forced_unwind&) {
+    shutdown_request(request);
+    throw;
+  } catch (...) {
+    detail::RequestAccess::note_current_exception(request);
+    report_error(request, client_address);
+  }
+  try {
+    shutdown_request(request);
+  } catch (...) {  // on this thread nothing may escape: report it like any other error
+    report_error(request, client_address);
+  }
+}
+
+SOCKETSERVER_DECL void BaseServer::report_error(Request& request, const Address& client_address) {
+  detail::call_error_hook(
+      [&] { handle_error(request, detail::RequestAccess::client_address(request, client_address)); });
+}
+
+SOCKETSERVER_DECL bool BaseServer::wait_for_request(std::optional<Seconds> timeout) {
+  if (io_.stopped()) io_.restart();
+  request_wait_.reset();
+  paused_ = accept_paused(timeout);
+  if (!paused_) async_wait_request([this](std::error_code ec) { request_wait_ = ec; });
+  if (timeout) {
+    const auto deadline = Timer::clock_type::now() + std::chrono::ceil<Timer::duration>(*timeout);
+    if (!timer_set_ || timer_.expiry() > deadline) {
+      timer_.expires_at(deadline);  // cancels the wait on the old expiry, if any
+      timer_set_ = true;
+      timer_.async_wait([this](std::error_code ec) {
+        if (ec) return;  // replaced by a new expiry, or the server is going
+        timer_set_ = false;
+        end_wait();
+      });
+    }
+  }
+  // run_one(), not run(): other work on the context (a signal_set, user posts) must not
+  // keep this wait from returning.
+  try {
+    while (!request_wait_) run_one();
+  } catch (...) {
+    // Posted work threw: end our wait first, so that none is left behind.
+    end_wait();
+    while (!request_wait_) {
+      try {
+        run_one();
+      } catch (...) {
+      }
+    }
+    paused_ = false;
+    throw;
+  }
+  paused_ = false;
+  // A cancelled wait is a timeout or a wake-up; anything else (the socket was closed under
+  // the loop) would only repeat at once, so it ends the loop.
+  const std::error_code result = *request_wait_;
+  if (result && result != asio::error::operation_aborted) detail::throw_error(result, "wait for request");
+  return !result;
+}
+
+SOCKETSERVER_DECL bool BaseServer::accept_paused(std::optional<Seconds>& timeout) {
+  if (backoff_until_ != detail::Clock::time_point{}) {
+    const auto now = detail::Clock::now();
+    if (now < backoff_until_) {
+      const Seconds left(backoff_until_ - now);
+      if (!timeout || left < *timeout) timeout = left;
+      return true;
+    }
+    backoff_until_ = {};
+  }
+  return limits.overload == Limits::Overload::pause && tracker_.full();
+}
+
+SOCKETSERVER_DECL void BaseServer::end_wait() noexcept {
+  if (!paused_) return cancel_wait_request();
+  if (!request_wait_) request_wait_ = make_error_code(asio::error::operation_aborted);
+}
+
+SOCKETSERVER_DECL void BaseServer::back_off(const std::system_error& e) {
+  tracker_.count_accept_error();
+  backoff_ = backoff_ == detail::Clock::duration{}
+                 ? std::chrono::milliseconds(10)
+                 : std::min<detail::Clock::duration>(backoff_ * 2, std::chrono::seconds(1));
+  backoff_until_ = detail::Clock::now() + backoff_;
+  logger.log(LogLevel::warning, LogCategory::server, "{}; not accepting for {} ms", e.what(),
+             std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count());
+}
+
+SOCKETSERVER_DECL void BaseServer::refuse(Request& request, const Address& client_address,
+                                          detail::ConnectionTracker::Admission why) {
+  tracker_.count_refused();
+  if (why == detail::ConnectionTracker::Admission::full) {
+    logger.log(LogLevel::warning, LogCategory::security, "refused connection from {}: max_connections ({}) reached",
+               client_address, limits.max_connections);
+  } else {
+    logger.log(LogLevel::warning, LogCategory::security,
+               "refused connection from {}: max_connections_per_ip ({}) reached for its address", client_address,
+               limits.max_connections_per_ip);
+  }
+  shutdown_request(request);
+}
+
+SOCKETSERVER_DECL void BaseServer::run_one() {
+  if (io_.run_one() == 0) io_.restart();
+}
+
+SOCKETSERVER_DECL void BaseServer::wake() noexcept { end_wait(); }
+
+SOCKETSERVER_DECL bool BaseServer::admit(Request& request, const Address& peer, bool connection) {
+  if (!access_allows(peer)) {
+    tracker_.count_denied();
+    logger.log(LogLevel::warning, LogCategory::security, "refused {} from {}: denied by the access list",
+               connection ? "connection" : "datagram", peer);
+    shutdown_request(request);
+    return false;
+  }
+  if (!connection) return true;
+  const bool proxied = proxy_protocol.enabled() && proxy_protocol.trusts(peer);
+  if (proxy_protocol.enabled() && !proxied) {
+    const bool refuse = proxy_protocol.untrusted == ProxyProtocol::Untrusted::refuse;
+    tracker_.count_proxy(refuse ? detail::ProxyOutcome::untrusted_refused : detail::ProxyOutcome::untrusted_direct);
+    logger.log(refuse ? LogLevel::warning : LogLevel::info, LogCategory::security,
+               "{} connection from {}: not a trusted proxy", refuse ? "refused" : "direct", peer);
+    if (refuse) {
+      tracker_.count_refused();
+      shutdown_request(request);
+      return false;
+    }
+  }
+  detail::ConnectionTracker::Admission admission{};
+  auto record = tracker_.admit(peer, request.fileno(), admission, /*count_ip=*/!proxied);
+  if (!record) {
+    refuse(request, peer, admission);
+    return false;
+  }
+  record->expect_proxy_header(proxied);
+  detail::RequestAccess::set_record(request, std::move(record));
+  return true;
+}
+
+SOCKETSERVER_DECL bool BaseServer::access_allows(const Address& peer) const {
+  const std::lock_guard lock(access_mutex_);
+  return access_ == nullptr || access_->allows(peer);
+}
+
+// see detail/exception.hpp
+__attribute__((noinline, no_sanitize("null"))) SOCKETSERVER_DECL void BaseServer::serve_request(
+    Request& request, const Address& client_address) {
+  try {
+    if (verify_request(request, client_address)) {
+      process_request(request, client_address);
+      return;
+    }
+  } catch (const abi::__forced_unwind&) {
+    shutdown_request(request);
+    throw;
+  } catch (...) {
+    detail::RequestAccess::note_current_exception(request);
+    report_error(request, client_address);
+  }
+  shutdown_request(request);
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_BASE_SERVER_HPP

@@ -24,6 +24,7 @@
 #include <socketserver/detail/exception.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/poll.hpp>
+#include <socketserver/detail/system_error.hpp>
 #include <socketserver/request.hpp>
 #include <socketserver/seconds.hpp>
 

@@ -1,13 +1,14 @@
 #ifndef SOCKETSERVER_LOGGER_HPP
 #define SOCKETSERVER_LOGGER_HPP
 
-#include <cstdio>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
+
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -69,17 +70,27 @@ class Logger {
   }
 
  private:
-  void write(LogLevel line_level, LogCategory category, std::string_view message) const {
-    if (sink) {
-      sink(line_level, category, message);
-      return;
-    }
-    const std::string line =
-        fmt::format("socketserver: [{}] {}: {}\n", to_string(category), to_string(line_level), message);
-    std::fwrite(line.data(), 1, line.size(), stderr);
-  }
+  void write(LogLevel line_level, LogCategory category, std::string_view message) const;
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <cstdio>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL void Logger::write(LogLevel line_level, LogCategory category, std::string_view message) const {
+  if (sink) {
+    sink(line_level, category, message);
+    return;
+  }
+  const std::string line =
+      fmt::format("socketserver: [{}] {}: {}\n", to_string(category), to_string(line_level), message);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_LOGGER_HPP

@@ -5,17 +5,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/config.hpp>
 
 // The PROXY protocol, versions 1 (text) and 2 (binary), as HAProxy's doc/proxy-protocol.txt
 // (2020/03/05) specifies it. Section numbers below are that document's.
@@ -262,6 +258,17 @@ class ProxyHeader {
   Address destination_;
   std::string tlvs_;  // the TLV block, copied: at most the header's own size
 };
+
+}  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <cstring>
+#include <utility>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+namespace socketserver {
 
 namespace detail {
 
@@ -525,7 +532,7 @@ struct ProxyParser {
 
 }  // namespace detail
 
-inline ProxyParse parse_proxy_header(std::string_view bytes, std::size_t max_tlv_size, ProxyHeader& header) {
+SOCKETSERVER_DECL ProxyParse parse_proxy_header(std::string_view bytes, std::size_t max_tlv_size, ProxyHeader& header) {
   if (bytes.empty()) return {};
   // §2.2: the v2 signature begins with CR, v1's "PROXY" with P; nothing else can begin either.
   if (bytes[0] == '\r') return detail::ProxyParser::parse_v2(bytes, max_tlv_size, header);
@@ -534,5 +541,6 @@ inline ProxyParse parse_proxy_header(std::string_view bytes, std::size_t max_tlv
 }
 
 }  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_PROXY_HEADER_HPP

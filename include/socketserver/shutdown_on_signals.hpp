@@ -4,13 +4,12 @@
 #include <csignal>
 #include <functional>
 #include <initializer_list>
-#include <system_error>
-#include <utility>
 
-#include <asio/signal_set.hpp>
+#include <asio/basic_signal_set.hpp>
+#include <asio/io_context.hpp>
 
 #include <socketserver/base_server.hpp>
-#include <socketserver/logger.hpp>
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -32,22 +31,10 @@ namespace socketserver {
 /// serve_forever(), and keep it alive while serving.
 class ShutdownOnSignals {
  public:
-  explicit ShutdownOnSignals(BaseServer& server, std::initializer_list<int> signals = {SIGINT, SIGTERM})
-      : signals_(server.get_executor()) {
-    for (const int signal : signals) signals_.add(signal);
-    signals_.async_wait([this, &server](std::error_code ec, int signal) {
-      if (ec) return;  // the helper is going
-      std::error_code ignored;
-      signals_.clear(ignored);  // default actions again: a second signal ends the process
-      signal_ = signal;
-      server.logger.log(LogLevel::warning, LogCategory::server, "signal {} received: shutting down", signal);
-      server.shutdown();
-      if (on_signal) on_signal(signal);
-    });
-  }
+  explicit ShutdownOnSignals(BaseServer& server, std::initializer_list<int> signals = {SIGINT, SIGTERM});
   ShutdownOnSignals(const ShutdownOnSignals&) = delete;
   ShutdownOnSignals& operator=(const ShutdownOnSignals&) = delete;
-  ~ShutdownOnSignals() = default;
+  ~ShutdownOnSignals();
 
   /// Called on the serving thread after shutdown() has been requested, with the signal.
   std::function<void(int)> on_signal;
@@ -56,10 +43,37 @@ class ShutdownOnSignals {
   int signal() const noexcept { return signal_; }
 
  private:
-  asio::signal_set signals_;
+  // On the io_context's own executor (as BaseServer's timer), not any_io_executor.
+  asio::basic_signal_set<asio::io_context::executor_type> signals_;
   int signal_ = 0;
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <system_error>
+
+#include <socketserver/logger.hpp>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL ShutdownOnSignals::ShutdownOnSignals(BaseServer& server, std::initializer_list<int> signals)
+    : signals_(server.get_executor()) {
+  for (const int signal : signals) signals_.add(signal);
+  signals_.async_wait([this, &server](std::error_code ec, int signal) {
+    if (ec) return;  // the helper is going
+    std::error_code ignored;
+    signals_.clear(ignored);  // default actions again: a second signal ends the process
+    signal_ = signal;
+    server.logger.log(LogLevel::warning, LogCategory::server, "signal {} received: shutting down", signal);
+    server.shutdown();
+    if (on_signal) on_signal(signal);
+  });
+}
+
+SOCKETSERVER_DECL ShutdownOnSignals::~ShutdownOnSignals() = default;
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_SHUTDOWN_ON_SIGNALS_HPP

@@ -2,13 +2,11 @@
 #define SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP
 
 #include <optional>
-#include <system_error>
 
 #include <socketserver/base_request_handler.hpp>
-#include <socketserver/error.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
-#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/stream_request.hpp>
 
@@ -45,31 +43,46 @@ class StreamRequestHandler : public BaseRequestHandler {
 
   /// Applies timeout and disable_nagle_algorithm and attaches rfile and wfile, which hold the
   /// connection to the server's limits. An override must call it.
-  void setup() override {
-    ByteStream& stream = request->stream();
-    detail::ConnectionRecord* record = detail::RequestAccess::record(*request);
-    if (record != nullptr) {
-      record->set_user_timeout(timeout);
-      stream.set_timeout(record->wait_cap());
-    } else {
-      stream.set_timeout(timeout);
-    }
-    if (disable_nagle_algorithm) stream.set_no_delay(true);
-    detail::IoAccess::attach(wfile, stream, record);
-    detail::IoAccess::attach(rfile, stream, &wfile, record);
-  }
+  void setup() override;
 
   /// Flushes wfile. As in Python, a socket error on this last flush is ignored (a limit, such as write_timeout, is
   /// not): the peer has gone and there is no one left to tell. An override must call it, or buffered replies are lost.
-  void finish() override {
-    try {
-      wfile.flush();
-    } catch (const std::system_error& e) {
-      if (e.code().category() == error_category()) throw;  // a limit (write_timeout) is reported
-    }
-  }
+  void finish() override;
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <system_error>
+
+#include <socketserver/error.hpp>
+#include <socketserver/io/detail/io_access.hpp>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL void StreamRequestHandler::setup() {
+  ByteStream& stream = request->stream();
+  detail::ConnectionRecord* record = detail::RequestAccess::record(*request);
+  if (record != nullptr) {
+    record->set_user_timeout(timeout);
+    stream.set_timeout(record->wait_cap());
+  } else {
+    stream.set_timeout(timeout);
+  }
+  if (disable_nagle_algorithm) stream.set_no_delay(true);
+  detail::IoAccess::attach(wfile, stream, record);
+  detail::IoAccess::attach(rfile, stream, &wfile, record);
+}
+
+SOCKETSERVER_DECL void StreamRequestHandler::finish() {
+  try {
+    wfile.flush();
+  } catch (const std::system_error& e) {
+    if (e.code().category() == error_category()) throw;  // a limit (write_timeout) is reported
+  }
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP

@@ -16,6 +16,7 @@
 #include <socketserver/address.hpp>
 #include <socketserver/base_server.hpp>
 #include <socketserver/detail/endpoint.hpp>
+#include <socketserver/detail/exception.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
 #include <socketserver/detail/server_socket.hpp>
 #include <socketserver/detail/system_error.hpp>
@@ -72,7 +73,9 @@ class StreamSocketServer : public BaseServer {
     }
   }
 
-  ~StreamSocketServer() override { close_socket(); }
+  // Defined outside the class, so not inline: separately compiled, the socket's teardown then
+  // stays in the library with the rest of the explicit instantiation (tcp_server.hpp).
+  ~StreamSocketServer() override;
 
   /// SO_REUSEADDR before bind(), so a restarted server can bind while old connections linger
   /// in TIME_WAIT. Python's default is false; ours is true (Unix sockets ignore it).
@@ -237,6 +240,11 @@ class StreamSocketServer : public BaseServer {
   std::string bound_path_;          // the socket file a Unix server created
   bool closed_after_fork_ = false;  // in a forked child: the descriptor is closed, asio does not know
 };
+
+template <class Protocol, class RequestType>
+StreamSocketServer<Protocol, RequestType>::~StreamSocketServer() {
+  close_socket();
+}
 
 }  // namespace socketserver
 

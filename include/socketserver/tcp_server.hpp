@@ -7,6 +7,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/stream_server.hpp>
 
 namespace socketserver {
@@ -23,6 +24,15 @@ class TCPServer : public BasicStreamServer<Handler, asio::ip::tcp> {
   explicit TCPServer(Address server_address, bool bind_and_activate = true)
       : BasicStreamServer<Handler, asio::ip::tcp>(std::move(server_address), bind_and_activate) {}
 };
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Compiled once, in src/socketserver.cpp.
+extern template class StreamSocketServer<asio::ip::tcp, StreamRequest>;
+namespace detail {
+extern template asio::ip::tcp::endpoint to_endpoint<asio::ip::tcp>(const Address&, asio::io_context&);
+extern template Address to_address(const asio::ip::tcp::endpoint&);
+}  // namespace detail
+#endif
 
 }  // namespace socketserver
 

@@ -8,6 +8,7 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/datagram_server.hpp>
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -22,6 +23,14 @@ class UDPServer : public BasicDatagramServer<Handler, asio::ip::udp> {
   explicit UDPServer(Address server_address, bool bind_and_activate = true)
       : BasicDatagramServer<Handler, asio::ip::udp>(std::move(server_address), bind_and_activate) {}
 };
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Compiled once, in src/socketserver.cpp.
+namespace detail {
+extern template asio::ip::udp::endpoint to_endpoint<asio::ip::udp>(const Address&, asio::io_context&);
+extern template Address to_address(const asio::ip::udp::endpoint&);
+}  // namespace detail
+#endif
 
 }  // namespace socketserver
 

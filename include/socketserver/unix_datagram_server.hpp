@@ -8,6 +8,7 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/datagram_server.hpp>
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -25,6 +26,15 @@ class UnixDatagramServer : public BasicDatagramServer<Handler, asio::local::data
       : BasicDatagramServer<Handler, asio::local::datagram_protocol>(Address::from_path(std::move(path)),
                                                                      bind_and_activate) {}
 };
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Compiled once, in src/socketserver.cpp.
+namespace detail {
+extern template asio::local::datagram_protocol::endpoint to_endpoint<asio::local::datagram_protocol>(const Address&,
+                                                                                                     asio::io_context&);
+extern template Address to_address(const asio::local::datagram_protocol::endpoint&);
+}  // namespace detail
+#endif
 
 }  // namespace socketserver
 

@@ -7,6 +7,7 @@
 #include <asio/local/stream_protocol.hpp>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/stream_server.hpp>
 
 namespace socketserver {
@@ -24,6 +25,16 @@ class UnixStreamServer : public BasicStreamServer<Handler, asio::local::stream_p
       : BasicStreamServer<Handler, asio::local::stream_protocol>(Address::from_path(std::move(path)),
                                                                  bind_and_activate) {}
 };
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Compiled once, in src/socketserver.cpp.
+extern template class StreamSocketServer<asio::local::stream_protocol, StreamRequest>;
+namespace detail {
+extern template asio::local::stream_protocol::endpoint to_endpoint<asio::local::stream_protocol>(const Address&,
+                                                                                                 asio::io_context&);
+extern template Address to_address(const asio::local::stream_protocol::endpoint&);
+}  // namespace detail
+#endif
 
 }  // namespace socketserver
 

@@ -19,6 +19,7 @@
 #include <socketserver/async/buffered_writer.hpp>
 #include <socketserver/async/detail/event_loop.hpp>
 #include <socketserver/async/detail/spill_buffer.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/detail/io_access.hpp>
@@ -33,7 +34,8 @@ namespace socketserver {
 /// Results are views into the reader's buffer, valid until the next call on the reader: copy
 /// what must live longer. (BufferedReader returns strings; views let a handler answer
 /// without allocating.) Before it suspends to wait for input it flushes the writer it was given,
-/// so replies to everything already read go out first.
+/// so replies to everything already read go out first, unless another coroutine is suspended
+/// writing to it (full duplex: that one sends its own bytes, and the reader waits for input).
 ///
 /// Memory: the reader reads into a 64 KiB buffer borrowed from the event loop and keeps it only
 /// while it holds unread bytes or a returned view; when it has to wait with part of a line,
@@ -97,17 +99,7 @@ class AsyncBufferedReader {
   friend struct detail::IoAccess;
 
   // Reads from `connection`'s stream from now on, dropping anything buffered; max_line is kept.
-  void attach(detail::Connection& connection, AsyncBufferedWriter* flush_before_wait = nullptr) noexcept {
-    give_back();
-    own_.clear();
-    begin_ = end_ = nullptr;
-    in_own_ = false;
-    eof_ = false;
-    idle_ = false;
-    draining_ = false;
-    connection_ = &connection;
-    flush_before_wait_ = flush_before_wait;
-  }
+  void attach(detail::Connection& connection, AsyncBufferedWriter* flush_before_wait = nullptr) noexcept;
 
   // The coroutines keep little across a wait (an idle connection waits in one of them): the
   // plain functions below do the work, and the waits sit in the coroutine's own frame rather
@@ -128,61 +120,15 @@ class AsyncBufferedReader {
   // Reads until a line is complete and returns its length; need_input when the socket has no
   // more for now, end_of_stream when nothing is left. `scanned` bytes are known to hold no
   // newline, so each byte is scanned once.
-  std::size_t find_line(std::size_t limit, bool too_long_is_error, std::size_t& scanned) {
-    for (;;) {
-      const std::size_t available = buffered();
-      const std::size_t window = std::min(available, limit);
-      const void* newline = window > scanned ? std::memchr(begin_ + scanned, '\n', window - scanned) : nullptr;
-      std::size_t length = 0;
-      if (newline != nullptr) {
-        length = static_cast<std::size_t>(static_cast<const char*>(newline) - begin_) + 1;
-      } else if (available >= limit) {
-        length = limit;
-      } else {
-        scanned = window;
-        const Filled filled = try_fill();
-        if (filled == Filled::nothing) return need_input;
-        if (filled == Filled::more) continue;
-        if (available == 0) return end_of_stream;
-        length = available;
-      }
-      if (too_long_is_error && length > line_cap()) throw std::system_error(errc::line_too_long, "readline");
-      return length;
-    }
-  }
+  std::size_t find_line(std::size_t limit, bool too_long_is_error, std::size_t& scanned);
 
   // read_until's find_line: the length of the record at the front, delimiter included;
   // need_input or end_of_stream as there. No delimiter starts before `scanned`.
-  std::size_t find_delimited(std::string_view delimiter, std::size_t max_size, std::size_t& scanned) {
-    for (;;) {
-      const std::size_t available = buffered();
-      const std::size_t window = std::min(available, max_size);
-      if (window >= scanned + delimiter.size()) {
-        const std::size_t at = std::string_view(begin_, window).find(delimiter, scanned);
-        if (at != std::string_view::npos) return at + delimiter.size();
-        // A delimiter may straddle this read and the next: rescan only its possible start.
-        scanned = window - (delimiter.size() - 1);
-      }
-      if (available >= max_size) throw std::system_error(errc::frame_too_large, "read_until");
-      const Filled filled = try_fill();
-      if (filled == Filled::nothing) return need_input;
-      if (filled == Filled::end) {
-        if (available == 0) return end_of_stream;
-        throw std::system_error(errc::truncated_frame, "read_until");
-      }
-    }
-  }
+  std::size_t find_delimited(std::string_view delimiter, std::size_t max_size, std::size_t& scanned);
 
   // Reads until n bytes are buffered or the stream has ended (true), or the socket has no
   // more for now (false).
-  bool fill_to(std::size_t n) {
-    while (buffered() < n) {
-      const Filled filled = try_fill();
-      if (filled == Filled::end) return true;
-      if (filled == Filled::nothing) return false;
-    }
-    return true;
-  }
+  bool fill_to(std::size_t n);
 
   // co_await: before waiting for input, hold only the unfinished part of a line and send what
   // the writer holds; while the socket does not take all of that, wait for it to, not for input.
@@ -217,44 +163,14 @@ class AsyncBufferedReader {
     return c.wait(Side::reader, blocked_on_, deadline);
   }
 
-  std::size_t line_cap() const noexcept {
-    if (max_line != 0) return max_line;
-    const detail::ConnectionRecord* record = connection_ != nullptr ? connection_->record() : nullptr;
-    if (record == nullptr) return default_max_line;
-    return record->limits().max_line != 0 ? record->limits().max_line : static_cast<std::size_t>(-1);  // 0: no cap
-  }
+  std::size_t line_cap() const noexcept;
 
   enum class Filled { more, end, nothing };
 
   // One read of the stream after end_. The stream is asked even when the socket has reported
   // nothing new: a layer may hold bytes of its own, and the socket answers would_block without a
   // system call while it is known to be drained.
-  Filled try_fill() {
-    if (eof_) return Filled::end;
-    detail::Connection& c = connection();
-    if (idle_) {
-      idle_ = false;
-      c.record()->leave_idle();
-    }
-    c.check(detail::Connection::Side::reader);
-    const bool last = draining_;  // the server drains: one read of what may have arrived, whatever the last edge said
-    if (last) {
-      draining_ = false;
-      c.readiness().readable = true;
-    }
-    const auto [room, size] = prepare();
-    const std::size_t n = c.stream().read_some({room, size});
-    if (n == ByteStream::would_block) {
-      blocked_on_ = c.stream().blocked_on();
-      if (!last) return Filled::nothing;
-    } else if (n > 0) {
-      end_ += n;
-      if (detail::ConnectionRecord* record = c.record()) record->count_in(n);
-      return Filled::more;
-    }
-    eof_ = true;
-    return Filled::end;
-  }
+  Filled try_fill();
 
   struct Room {
     char* data;
@@ -262,86 +178,23 @@ class AsyncBufferedReader {
   };
 
   // Space to read into after the unread bytes, which move to the front first.
-  Room prepare() {
-    const std::size_t available = buffered();
-    if (in_own_ && available < detail::EventLoop::buffer_size / 2) {
-      // Back into a loop buffer, so the next line needs no copy; own_ keeps only a small block.
-      char* buffer = loop().acquire_buffer();
-      if (available > 0) std::memcpy(buffer, begin_, available);
-      own_.clear();
-      in_own_ = false;
-      buffer_ = buffer;
-      begin_ = buffer_;
-      end_ = buffer_ + available;
-    }
-    if (!in_own_) {
-      if (buffer_ == nullptr) {
-        buffer_ = loop().acquire_buffer();
-        begin_ = end_ = buffer_;
-      } else if (begin_ != buffer_) {
-        if (available > 0) std::memmove(buffer_, begin_, available);
-        begin_ = buffer_;
-        end_ = buffer_ + available;
-      }
-      const std::size_t room = detail::EventLoop::buffer_size - available;
-      if (room > 0) return {buffer_ + available, room};
-      move_to_own();  // a line longer than the loop's buffer
-    }
-    const std::size_t offset = static_cast<std::size_t>(begin_ - own_.data());
-    if (offset > 0) own_.erase_front(offset);
-    resize_own(available + detail::EventLoop::buffer_size);
-    begin_ = own_.data();
-    end_ = begin_ + available;
-    return {own_.data() + available, detail::EventLoop::buffer_size};
-  }
+  Room prepare();
 
   // Resizes own_, growing its capacity at least twofold: a line or frame that arrives in many
   // small reads is then copied a bounded number of times per byte, not once per read.
-  void resize_own(std::size_t size) {
-    if (size > own_.capacity()) {
-      const std::size_t doubled = std::min<std::size_t>(own_.capacity() * 2, std::numeric_limits<std::uint32_t>::max());
-      own_.resize(std::max(size, doubled));
-    }
-    own_.resize(size);
-  }
+  void resize_own(std::size_t size);
 
   // Before waiting: hold no loop buffer, only the unfinished part of a line.
-  void park() {
-    if (in_own_ || buffer_ == nullptr) return;
-    if (buffered() == 0) {
-      give_back();
-      begin_ = end_ = nullptr;
-      return;
-    }
-    move_to_own();
-  }
+  void park();
 
-  void move_to_own() {
-    const std::size_t available = buffered();
-    own_.assign(begin_, available);
-    give_back();
-    in_own_ = true;
-    begin_ = own_.data();
-    end_ = begin_ + available;
-  }
+  void move_to_own();
 
-  std::string_view take(std::size_t n) noexcept {
-    if (detail::ConnectionRecord* record = connection_->record()) record->read_done();
-    const std::string_view result(begin_, n);
-    begin_ += n;
-    return result;
-  }
+  std::string_view take(std::size_t n) noexcept;
 
-  detail::Connection& connection() const {
-    if (connection_ == nullptr) throw std::logic_error("AsyncBufferedReader is not attached to a connection");
-    return *connection_;
-  }
+  detail::Connection& connection() const;
   detail::EventLoop& loop() const { return connection().loop(); }
 
-  void give_back() noexcept {
-    if (buffer_ != nullptr) connection_->loop().release_buffer(buffer_);
-    buffer_ = nullptr;
-  }
+  void give_back() noexcept;
 
   detail::Connection* connection_ = nullptr;
   AsyncBufferedWriter* flush_before_wait_ = nullptr;
@@ -357,5 +210,189 @@ class AsyncBufferedReader {
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+namespace socketserver {
+
+SOCKETSERVER_DECL void AsyncBufferedReader::attach(detail::Connection& connection,
+                                                   AsyncBufferedWriter* flush_before_wait) noexcept {
+  give_back();
+  own_.clear();
+  begin_ = end_ = nullptr;
+  in_own_ = false;
+  eof_ = false;
+  idle_ = false;
+  draining_ = false;
+  connection_ = &connection;
+  flush_before_wait_ = flush_before_wait;
+}
+
+SOCKETSERVER_DECL std::size_t AsyncBufferedReader::find_line(std::size_t limit, bool too_long_is_error,
+                                                             std::size_t& scanned) {
+  for (;;) {
+    const std::size_t available = buffered();
+    const std::size_t window = std::min(available, limit);
+    const void* newline = window > scanned ? std::memchr(begin_ + scanned, '\n', window - scanned) : nullptr;
+    std::size_t length = 0;
+    if (newline != nullptr) {
+      length = static_cast<std::size_t>(static_cast<const char*>(newline) - begin_) + 1;
+    } else if (available >= limit) {
+      length = limit;
+    } else {
+      scanned = window;
+      const Filled filled = try_fill();
+      if (filled == Filled::nothing) return need_input;
+      if (filled == Filled::more) continue;
+      if (available == 0) return end_of_stream;
+      length = available;
+    }
+    if (too_long_is_error && length > line_cap()) throw std::system_error(errc::line_too_long, "readline");
+    return length;
+  }
+}
+
+SOCKETSERVER_DECL std::size_t AsyncBufferedReader::find_delimited(std::string_view delimiter, std::size_t max_size,
+                                                                  std::size_t& scanned) {
+  for (;;) {
+    const std::size_t available = buffered();
+    const std::size_t window = std::min(available, max_size);
+    if (window >= scanned + delimiter.size()) {
+      const std::size_t at = std::string_view(begin_, window).find(delimiter, scanned);
+      if (at != std::string_view::npos) return at + delimiter.size();
+      // A delimiter may straddle this read and the next: rescan only its possible start.
+      scanned = window - (delimiter.size() - 1);
+    }
+    if (available >= max_size) throw std::system_error(errc::frame_too_large, "read_until");
+    const Filled filled = try_fill();
+    if (filled == Filled::nothing) return need_input;
+    if (filled == Filled::end) {
+      if (available == 0) return end_of_stream;
+      throw std::system_error(errc::truncated_frame, "read_until");
+    }
+  }
+}
+
+SOCKETSERVER_DECL bool AsyncBufferedReader::fill_to(std::size_t n) {
+  while (buffered() < n) {
+    const Filled filled = try_fill();
+    if (filled == Filled::end) return true;
+    if (filled == Filled::nothing) return false;
+  }
+  return true;
+}
+
+SOCKETSERVER_DECL std::size_t AsyncBufferedReader::line_cap() const noexcept {
+  if (max_line != 0) return max_line;
+  const detail::ConnectionRecord* record = connection_ != nullptr ? connection_->record() : nullptr;
+  if (record == nullptr) return default_max_line;
+  return record->limits().max_line != 0 ? record->limits().max_line : static_cast<std::size_t>(-1);  // 0: no cap
+}
+
+SOCKETSERVER_DECL AsyncBufferedReader::Filled AsyncBufferedReader::try_fill() {
+  if (eof_) return Filled::end;
+  detail::Connection& c = connection();
+  if (idle_) {
+    idle_ = false;
+    c.record()->leave_idle();
+  }
+  c.check(detail::Connection::Side::reader);
+  const bool last = draining_;  // the server drains: one read of what may have arrived, whatever the last edge said
+  if (last) {
+    draining_ = false;
+    c.readiness().readable = true;
+  }
+  const auto [room, size] = prepare();
+  const std::size_t n = c.stream().read_some({room, size});
+  if (n == ByteStream::would_block) {
+    blocked_on_ = c.stream().blocked_on();
+    if (!last) return Filled::nothing;
+  } else if (n > 0) {
+    end_ += n;
+    if (detail::ConnectionRecord* record = c.record()) record->count_in(n);
+    return Filled::more;
+  }
+  eof_ = true;
+  return Filled::end;
+}
+
+SOCKETSERVER_DECL AsyncBufferedReader::Room AsyncBufferedReader::prepare() {
+  const std::size_t available = buffered();
+  if (in_own_ && available < detail::EventLoop::buffer_size / 2) {
+    // Back into a loop buffer, so the next line needs no copy; own_ keeps only a small block.
+    char* buffer = loop().acquire_buffer();
+    if (available > 0) std::memcpy(buffer, begin_, available);
+    own_.clear();
+    in_own_ = false;
+    buffer_ = buffer;
+    begin_ = buffer_;
+    end_ = buffer_ + available;
+  }
+  if (!in_own_) {
+    if (buffer_ == nullptr) {
+      buffer_ = loop().acquire_buffer();
+      begin_ = end_ = buffer_;
+    } else if (begin_ != buffer_) {
+      if (available > 0) std::memmove(buffer_, begin_, available);
+      begin_ = buffer_;
+      end_ = buffer_ + available;
+    }
+    const std::size_t room = detail::EventLoop::buffer_size - available;
+    if (room > 0) return {buffer_ + available, room};
+    move_to_own();  // a line longer than the loop's buffer
+  }
+  const std::size_t offset = static_cast<std::size_t>(begin_ - own_.data());
+  if (offset > 0) own_.erase_front(offset);
+  resize_own(available + detail::EventLoop::buffer_size);
+  begin_ = own_.data();
+  end_ = begin_ + available;
+  return {own_.data() + available, detail::EventLoop::buffer_size};
+}
+
+SOCKETSERVER_DECL void AsyncBufferedReader::resize_own(std::size_t size) {
+  if (size > own_.capacity()) {
+    const std::size_t doubled = std::min<std::size_t>(own_.capacity() * 2, std::numeric_limits<std::uint32_t>::max());
+    own_.resize(std::max(size, doubled));
+  }
+  own_.resize(size);
+}
+
+SOCKETSERVER_DECL void AsyncBufferedReader::park() {
+  if (in_own_ || buffer_ == nullptr) return;
+  if (buffered() == 0) {
+    give_back();
+    begin_ = end_ = nullptr;
+    return;
+  }
+  move_to_own();
+}
+
+SOCKETSERVER_DECL void AsyncBufferedReader::move_to_own() {
+  const std::size_t available = buffered();
+  own_.assign(begin_, available);
+  give_back();
+  in_own_ = true;
+  begin_ = own_.data();
+  end_ = begin_ + available;
+}
+
+SOCKETSERVER_DECL std::string_view AsyncBufferedReader::take(std::size_t n) noexcept {
+  if (detail::ConnectionRecord* record = connection_->record()) record->read_done();
+  const std::string_view result(begin_, n);
+  begin_ += n;
+  return result;
+}
+
+SOCKETSERVER_DECL detail::Connection& AsyncBufferedReader::connection() const {
+  if (connection_ == nullptr) throw std::logic_error("AsyncBufferedReader is not attached to a connection");
+  return *connection_;
+}
+
+SOCKETSERVER_DECL void AsyncBufferedReader::give_back() noexcept {
+  if (buffer_ != nullptr) connection_->loop().release_buffer(buffer_);
+  buffer_ = nullptr;
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_ASYNC_BUFFERED_READER_HPP

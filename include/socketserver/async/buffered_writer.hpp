@@ -13,6 +13,7 @@
 
 #include <socketserver/async/detail/event_loop.hpp>
 #include <socketserver/async/detail/spill_buffer.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/detail/deadline.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/detail/io_access.hpp>
@@ -75,23 +76,7 @@ class AsyncBufferedWriter {
 
   /// Sends what the socket takes without waiting. True when nothing is left to send; otherwise
   /// the rest waits for flush().
-  bool try_flush() {
-    if (!pending_.empty()) {
-      pending_.erase_front(write_now(pending_.data(), pending_.size()));
-      if (!pending_.empty()) return false;
-      pending_.clear();  // drained: keep no large block
-    }
-    if (size_ == 0) return true;
-    const std::size_t sent = write_now(buffer_, size_);
-    if (sent < size_) {
-      // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
-      // across the wait.
-      pending_.assign(buffer_ + sent, size_ - sent);
-    }
-    size_ = 0;
-    give_back();
-    return pending_.empty();
-  }
+  bool try_flush();
 
   /// Bytes written and not yet sent.
   std::size_t buffered() const noexcept { return size_ + pending_.size(); }
@@ -100,29 +85,11 @@ class AsyncBufferedWriter {
   friend struct detail::IoAccess;
 
   // Writes to `connection`'s stream from now on, dropping anything buffered.
-  void attach(detail::Connection& connection) noexcept {
-    give_back();
-    connection_ = &connection;
-  }
+  void attach(detail::Connection& connection) noexcept;
 
   // Writes what the stream takes now; the byte count. When it takes less than all, the
   // connection notes what the stream waits for, for the next wait().
-  std::size_t write_now(const char* data, std::size_t size) {
-    using Side = detail::Connection::Side;
-    detail::Connection& c = connection();
-    c.check(Side::writer);
-    std::size_t sent = 0;
-    while (sent < size) {
-      const std::size_t n = c.stream().write_some({data + sent, size - sent});
-      if (n == ByteStream::would_block) {
-        c.blocked(Side::writer, c.stream().blocked_on());
-        break;
-      }
-      if (detail::ConnectionRecord* record = c.record()) record->count_out(n);
-      sent += n;
-    }
-    return sent;
-  }
+  std::size_t write_now(const char* data, std::size_t size);
 
   // co_await: until the stream can take more.
   detail::Wait wait(const detail::Deadline& deadline) {
@@ -133,10 +100,7 @@ class AsyncBufferedWriter {
     return buffer_size < detail::EventLoop::buffer_size ? buffer_size : detail::EventLoop::buffer_size;
   }
 
-  detail::Deadline write_deadline() const {
-    const detail::ConnectionRecord* record = connection().record();
-    return record != nullptr ? record->write_deadline(detail::Clock::now()) : detail::Deadline{};
-  }
+  detail::Deadline write_deadline() const;
 
   asio::awaitable<void> send_all(const char* data, std::size_t size) {
     const detail::Deadline deadline = write_deadline();
@@ -148,17 +112,10 @@ class AsyncBufferedWriter {
     }
   }
 
-  detail::Connection& connection() const {
-    if (connection_ == nullptr) throw std::logic_error("AsyncBufferedWriter is not attached to a connection");
-    return *connection_;
-  }
+  detail::Connection& connection() const;
   detail::EventLoop& loop() const { return connection().loop(); }
 
-  void give_back() noexcept {
-    if (buffer_ != nullptr) connection_->loop().release_buffer(buffer_);
-    buffer_ = nullptr;
-    size_ = 0;
-  }
+  void give_back() noexcept;
 
   detail::Connection* connection_ = nullptr;
   char* buffer_ = nullptr;  // borrowed from the loop while size_ > 0
@@ -167,5 +124,67 @@ class AsyncBufferedWriter {
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+namespace socketserver {
+
+SOCKETSERVER_DECL bool AsyncBufferedWriter::try_flush() {
+  if (!pending_.empty()) {
+    pending_.erase_front(write_now(pending_.data(), pending_.size()));
+    if (!pending_.empty()) return false;
+    pending_.clear();  // drained: keep no large block
+  }
+  if (size_ == 0) return true;
+  const std::size_t sent = write_now(buffer_, size_);
+  if (sent < size_) {
+    // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
+    // across the wait.
+    pending_.assign(buffer_ + sent, size_ - sent);
+  }
+  size_ = 0;
+  give_back();
+  return pending_.empty();
+}
+
+SOCKETSERVER_DECL void AsyncBufferedWriter::attach(detail::Connection& connection) noexcept {
+  give_back();
+  connection_ = &connection;
+}
+
+SOCKETSERVER_DECL std::size_t AsyncBufferedWriter::write_now(const char* data, std::size_t size) {
+  using Side = detail::Connection::Side;
+  detail::Connection& c = connection();
+  c.check(Side::writer);
+  std::size_t sent = 0;
+  while (sent < size) {
+    const std::size_t n = c.stream().write_some({data + sent, size - sent});
+    if (n == ByteStream::would_block) {
+      c.blocked(Side::writer, c.stream().blocked_on());
+      break;
+    }
+    if (detail::ConnectionRecord* record = c.record()) record->count_out(n);
+    sent += n;
+  }
+  return sent;
+}
+
+SOCKETSERVER_DECL detail::Deadline AsyncBufferedWriter::write_deadline() const {
+  const detail::ConnectionRecord* record = connection().record();
+  return record != nullptr ? record->write_deadline(detail::Clock::now()) : detail::Deadline{};
+}
+
+SOCKETSERVER_DECL detail::Connection& AsyncBufferedWriter::connection() const {
+  if (connection_ == nullptr) throw std::logic_error("AsyncBufferedWriter is not attached to a connection");
+  return *connection_;
+}
+
+SOCKETSERVER_DECL void AsyncBufferedWriter::give_back() noexcept {
+  if (buffer_ != nullptr) connection_->loop().release_buffer(buffer_);
+  buffer_ = nullptr;
+  size_ = 0;
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_ASYNC_BUFFERED_WRITER_HPP

@@ -9,6 +9,7 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/async/stream_server.hpp>
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -22,6 +23,11 @@ class AsyncTCPServer : public BasicAsyncStreamServer<Handler, asio::ip::tcp> {
   explicit AsyncTCPServer(Address server_address, bool bind_and_activate = true)
       : BasicAsyncStreamServer<Handler, asio::ip::tcp>(std::move(server_address), bind_and_activate) {}
 };
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Compiled once, in src/socketserver.cpp.
+extern template class StreamSocketServer<asio::ip::tcp, AsyncStreamRequest>;
+#endif
 
 }  // namespace socketserver
 

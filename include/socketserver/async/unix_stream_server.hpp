@@ -10,6 +10,7 @@
 
 #include <socketserver/address.hpp>
 #include <socketserver/async/stream_server.hpp>
+#include <socketserver/detail/config.hpp>
 
 namespace socketserver {
 
@@ -24,6 +25,11 @@ class AsyncUnixStreamServer : public BasicAsyncStreamServer<Handler, asio::local
       : BasicAsyncStreamServer<Handler, asio::local::stream_protocol>(Address::from_path(std::move(path)),
                                                                       bind_and_activate) {}
 };
+
+#if defined(SOCKETSERVER_SEPARATE_COMPILATION)
+// Compiled once, in src/socketserver.cpp.
+extern template class StreamSocketServer<asio::local::stream_protocol, AsyncStreamRequest>;
+#endif
 
 }  // namespace socketserver
 

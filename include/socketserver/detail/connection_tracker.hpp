@@ -1,17 +1,12 @@
 #ifndef SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP
 #define SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP
 
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,8 +17,8 @@
 #include <utility>
 
 #include <socketserver/address.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/detail/deadline.hpp>
-#include <socketserver/detail/exception.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
@@ -51,9 +46,9 @@ class ConnectionRecord {
       : tracker_(tracker), peer_(std::move(peer)), accepted_(Clock::now()), fd_(fd) {}
   ConnectionRecord(const ConnectionRecord&) = delete;
   ConnectionRecord& operator=(const ConnectionRecord&) = delete;
-  inline ~ConnectionRecord();
+  ~ConnectionRecord();
 
-  inline const Limits& limits() const noexcept;
+  const Limits& limits() const noexcept;
   // The client: the connection's peer, or the client a PROXY header named.
   const Address& peer() const noexcept { return peer_; }
 
@@ -72,39 +67,15 @@ class ConnectionRecord {
 
   // The longest a blocking socket may wait at once (SO_RCVTIMEO, SO_SNDTIMEO): the shortest
   // limit. Waits that end early come round again until their own deadline.
-  std::optional<Seconds> wait_cap() const {
-    const std::optional<Seconds> shortest = limits().shortest_timeout();
-    const std::optional<Seconds> own = user_timeout();
-    if (!own) return shortest;
-    return shortest && *shortest < *own ? shortest : own;
-  }
+  std::optional<Seconds> wait_cap() const;
 
   // The deadline of a wait for input; `partial`: part of a line or frame is buffered already.
-  Deadline read_deadline(Clock::time_point now, bool partial) {
-    const Limits& l = limits();
-    Deadline deadline;
-    if (!got_first_byte_.load(std::memory_order_relaxed) && l.first_byte_timeout) {
-      deadline.consider(l.first_byte_timeout, accepted_, errc::first_byte_timeout);
-    } else if (!partial || !l.read_timeout) {
-      deadline.consider(l.idle_timeout, now, errc::idle_timeout);
-    }
-    if (partial) {
-      if (request_started_ == Clock::time_point::max()) request_started_ = now;
-      deadline.consider(l.read_timeout, request_started_, errc::read_timeout);
-    }
-    deadline.consider(l.connection_timeout, accepted_, errc::connection_timeout);
-    return deadline;
-  }
+  Deadline read_deadline(Clock::time_point now, bool partial);
   // A line or frame was handed out: the next one's read_timeout starts with its first byte.
   void read_done() noexcept { request_started_ = Clock::time_point::max(); }
 
   // The deadline of a write (or flush) that started at `start`.
-  Deadline write_deadline(Clock::time_point start) const {
-    Deadline deadline;
-    deadline.consider(limits().write_timeout, start, errc::write_timeout);
-    deadline.consider(limits().connection_timeout, accepted_, errc::connection_timeout);
-    return deadline;
-  }
+  Deadline write_deadline(Clock::time_point start) const;
 
   void count_in(std::size_t n) noexcept {
     bytes_in_ += n;
@@ -116,7 +87,7 @@ class ConnectionRecord {
   // Before a wait for input with nothing buffered: a connection that has sent something counts
   // as idle (between requests), and a draining server closes its read side. False when the
   // server is draining already: the caller then treats the wait as the end of the stream.
-  inline bool enter_idle() noexcept;
+  bool enter_idle() noexcept;
   void leave_idle() noexcept { idle_.store(false); }
 
   // Whether the connection comes from a trusted proxy: its PROXY header must be read first.
@@ -127,23 +98,7 @@ class ConnectionRecord {
   bool cut() const noexcept { return cut_.load(); }
 
   // Records the exception being handled as the close reason (the first one counts).
-  void note_current_exception() noexcept {
-    if (failed_) return;
-    failed_ = true;
-    reason_ = current_error_code();
-    if (!reason_) {
-      try {
-        try {
-          throw;
-        } catch (const std::exception& e) {
-          message_ = std::make_unique<std::string>(e.what());
-        } catch (...) {
-          message_ = std::make_unique<std::string>("unknown exception");
-        }
-      } catch (...) {  // no memory for the message: the access line says "error"
-      }
-    }
-  }
+  void note_current_exception() noexcept;
 
  private:
   friend class ConnectionTracker;
@@ -190,45 +145,18 @@ class ConnectionTracker {
   // A record for a new connection, or nullptr (and why in `result`) when a limit refuses it.
   // `count_ip`: hold the peer to max_connections_per_ip now; false for a trusted proxy, whose
   // client is known only once its PROXY header is read (admit_client()).
-  std::unique_ptr<ConnectionRecord> admit(const Address& peer, int fd, Admission& result, bool count_ip = true) {
-    std::lock_guard lock(mutex_);
-    if (limits_.max_connections != 0 && active_ >= limits_.max_connections) {
-      result = Admission::full;
-      return nullptr;
-    }
-    bool counted = false;
-    if (count_ip && !count_per_ip(peer, counted)) {
-      result = Admission::ip_full;
-      return nullptr;
-    }
-    auto record = std::make_unique<ConnectionRecord>(*this, peer, fd);
-    record->per_ip_counted_ = counted;
-    link(*record);
-    ++active_;
-    accepted_.fetch_add(1, std::memory_order_relaxed);
-    result = Admission::admitted;
-    return record;
-  }
+  std::unique_ptr<ConnectionRecord> admit(const Address& peer, int fd, Admission& result, bool count_ip = true);
 
   // After a PROXY header: `client` becomes the record's peer, for the per-IP limit, the logs and
   // stats. False when the client has max_connections_per_ip connections open already.
-  bool admit_client(ConnectionRecord& record, Address client, std::unique_ptr<ProxyHeader> header) {
-    std::lock_guard lock(mutex_);
-    uncount_per_ip(record);
-    record.peer_ = std::move(client);
-    record.proxy_ = std::move(header);
-    return count_per_ip(record.peer_, record.per_ip_counted_);
-  }
+  bool admit_client(ConnectionRecord& record, Address client, std::unique_ptr<ProxyHeader> header);
 
   // At max_connections: the serving loop stops accepting (Overload::pause).
-  bool full() const {
-    std::lock_guard lock(mutex_);
-    return limits_.max_connections != 0 && active_ >= limits_.max_connections;
-  }
+  bool full() const;
 
   // Called, on the closing connection's thread, when a connection closes while full() was
   // true: the serving loop may accept again.
-  void on_room(std::function<void()> callback) { room_ = std::move(callback); }
+  void on_room(std::function<void()> callback);
 
   void count_refused() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }
   void count_denied() noexcept {
@@ -242,223 +170,59 @@ class ConnectionTracker {
 
   bool draining() const noexcept { return draining_.load(); }
 
-  std::size_t active() const {
-    std::lock_guard lock(mutex_);
-    return active_;
-  }
+  std::size_t active() const;
 
   // From now on, connections waiting for a new request see the end of their stream: those
   // waiting now, with nothing unread in their socket, have their read side shut down; the
   // others see it at their next such wait.
-  void begin_drain() {
-    draining_.store(true);
-    std::lock_guard lock(mutex_);
-    for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
-      // Bytes waiting in the socket are a request that has arrived: not idle after all.
-      int unread = 0;
-      if (r->fd_ >= 0 && r->idle_.load() && ::ioctl(r->fd_, FIONREAD, &unread) == 0 && unread == 0) {
-        r->drained_.store(true);
-        ::shutdown(r->fd_, SHUT_RD);
-      }
-    }
-  }
+  void begin_drain();
 
   // During the drain: ends the read side of the connections that are limits.silent_grace old
   // and have sent nothing (no byte read, none waiting in the socket). Returns when the next
   // silent one comes of age, time_point::max() when none will.
-  Clock::time_point shut_silent(Clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    return shut_silent_locked(now);
-  }
+  Clock::time_point shut_silent(Clock::time_point now);
 
   // Waits until no connection is open or `deadline` passes, closing the silent ones on the way;
   // true when none is left.
-  bool wait_until_closed(Clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      const auto next_silent = shut_silent_locked(Clock::now());
-      if (closed_.wait_until(lock, std::min(deadline, next_silent), [this] { return active_ == 0; })) return true;
-      if (Clock::now() >= deadline) return false;
-    }
-  }
+  bool wait_until_closed(Clock::time_point deadline);
 
   // Shuts down every open connection, both ways: a blocked read sees the end of the stream, a
   // write fails with EPIPE. Returns how many there were; each is counted as cut when it closes.
-  std::size_t cut_all() {
-    std::lock_guard lock(mutex_);
-    std::size_t count = 0;
-    for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
-      if (r->cut_.load()) continue;
-      r->cut_.store(true);
-      ++count;
-      if (r->fd_ >= 0) ::shutdown(r->fd_, SHUT_RDWR);
-    }
-    return count;
-  }
+  std::size_t cut_all();
 
   // Takes back the admission of a connection refused after all (a full pool): it counts as
   // refused, not accepted, and writes no access line.
-  void withdraw(std::unique_ptr<ConnectionRecord> record) {
-    {
-      std::lock_guard lock(mutex_);
-      record->withdrawn_ = true;
-    }
-    accepted_.fetch_sub(1, std::memory_order_relaxed);
-    count_refused();
-  }
+  void withdraw(std::unique_ptr<ConnectionRecord> record);
 
   // A forking server's parent hands the connection to a child: it closes its copy of the
   // descriptor, and the child, which knows the bytes and the reason, writes the access line.
-  void hand_off(ConnectionRecord& record) {
-    std::lock_guard lock(mutex_);
-    record.fd_ = -1;
-    record.handed_off_ = true;
-  }
+  void hand_off(ConnectionRecord& record);
 
-  ServerStats stats() const {
-    ServerStats s;
-    {
-      std::lock_guard lock(mutex_);
-      s.active = active_;
-    }
-    s.accepted = accepted_.load(std::memory_order_relaxed);
-    s.refused = refused_.load(std::memory_order_relaxed);
-    s.timed_out = timed_out_.load(std::memory_order_relaxed);
-    s.limit_exceeded = limit_exceeded_.load(std::memory_order_relaxed);
-    s.errors = errors_.load(std::memory_order_relaxed);
-    s.cut = cut_.load(std::memory_order_relaxed);
-    s.accept_errors = accept_errors_.load(std::memory_order_relaxed);
-    s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
-    s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
-    s.denied = denied_.load(std::memory_order_relaxed);
-    const auto proxy = [this](ProxyOutcome outcome) {
-      return proxy_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
-    };
-    s.proxy = {proxy(ProxyOutcome::v1),
-               proxy(ProxyOutcome::v2),
-               proxy(ProxyOutcome::local),
-               proxy(ProxyOutcome::invalid),
-               proxy(ProxyOutcome::timed_out),
-               proxy(ProxyOutcome::untrusted_refused),
-               proxy(ProxyOutcome::untrusted_direct)};
-    for (std::size_t i = 0; i < s.durations.size(); ++i) s.durations[i] = durations_[i].load(std::memory_order_relaxed);
-    return s;
-  }
+  ServerStats stats() const;
 
  private:
   friend class ConnectionRecord;
 
   // Under mutex_: counts a connection from `peer` against max_connections_per_ip; false when
   // its host has that many. `counted`: whether it was counted (the limit is on, the peer is IP).
-  bool count_per_ip(const Address& peer, bool& counted) {
-    counted = false;
-    if (limits_.max_connections_per_ip == 0 || !peer.is_ip()) return true;
-    std::size_t& count = per_ip_[peer.host()];
-    if (count >= limits_.max_connections_per_ip) {
-      if (count == 0) per_ip_.erase(peer.host());
-      return false;
-    }
-    ++count;
-    counted = true;
-    return true;
-  }
+  bool count_per_ip(const Address& peer, bool& counted);
 
-  void uncount_per_ip(ConnectionRecord& record) noexcept {
-    if (!record.per_ip_counted_) return;
-    record.per_ip_counted_ = false;
-    const auto it = per_ip_.find(record.peer_.host());
-    if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
-  }
+  void uncount_per_ip(ConnectionRecord& record) noexcept;
 
-  Clock::time_point shut_silent_locked(Clock::time_point now) noexcept {
-    if (!limits_.silent_grace) return Clock::time_point::max();
-    const Clock::duration grace = to_duration(*limits_.silent_grace);
-    Clock::time_point next = Clock::time_point::max();
-    for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
-      if (r->fd_ < 0 || r->drained_.load() || r->got_first_byte_.load(std::memory_order_relaxed)) continue;
-      const Clock::time_point due = r->accepted_ + grace;
-      int unread = 0;
-      if (now < due) {
-        next = std::min(next, due);
-      } else if (::ioctl(r->fd_, FIONREAD, &unread) == 0 && unread == 0) {
-        r->drained_.store(true);
-        ::shutdown(r->fd_, SHUT_RD);
-      }
-    }
-    return next;
-  }
+  Clock::time_point shut_silent_locked(Clock::time_point now) noexcept;
 
-  void link(ConnectionRecord& record) noexcept {
-    record.next_ = head_;
-    if (head_ != nullptr) head_->prev_ = &record;
-    head_ = &record;
-  }
+  void link(ConnectionRecord& record) noexcept;
 
-  void unlink(ConnectionRecord& record) noexcept {
-    if (record.prev_ != nullptr) {
-      record.prev_->next_ = record.next_;
-    } else {
-      head_ = record.next_;
-    }
-    if (record.next_ != nullptr) record.next_->prev_ = record.prev_;
-  }
+  void unlink(ConnectionRecord& record) noexcept;
 
   // The record's connection is closing: count it, log it, free its slot.
-  void release(ConnectionRecord& record) noexcept {
-    const double seconds = std::chrono::duration<double>(Clock::now() - record.accepted_).count();
-    bool was_full = false;
-    std::string reason;
-    {
-      std::lock_guard lock(mutex_);
-      unlink(record);
-      // Counted before active_ drops: whoever sees the connection gone sees its counts too.
-      if (!record.withdrawn_) counted(record, seconds, reason);
-      was_full = limits_.max_connections != 0 && active_ >= limits_.max_connections;
-      --active_;
-      uncount_per_ip(record);
-      if (active_ == 0) closed_.notify_all();
-    }
-    if (!record.handed_off_ && !record.withdrawn_) {
-      logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
-                  record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
-    }
-    if (was_full && room_) room_();
-  }
+  void release(ConnectionRecord& record) noexcept;
 
   // Adds a closing connection's bytes, duration and reason to the counters (under mutex_).
-  void counted(const ConnectionRecord& record, double seconds, std::string& reason) noexcept {
-    bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
-    bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
-    std::size_t bucket = 0;
-    while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
-    durations_[bucket].fetch_add(1, std::memory_order_relaxed);
-    if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
-    if (!record.handed_off_) reason = close_reason(record);
-  }
+  void counted(const ConnectionRecord& record, double seconds, std::string& reason) noexcept;
 
   // Counts the close reason and says it in words.
-  std::string close_reason(const ConnectionRecord& record) noexcept {
-    try {
-      if (record.cut_) return "cut by server_close() after drain_timeout";
-      if (!record.failed_) {
-        if (!record.drained_.load()) return "closed";
-        return record.got_first_byte_.load() ? "closed by server_close() while idle"
-                                             : "closed by server_close(): it had sent nothing";
-      }
-      if (is_timeout(record.reason_)) {
-        timed_out_.fetch_add(1, std::memory_order_relaxed);
-      } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large ||
-                 record.reason_ == errc::proxy_header_too_large) {
-        limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        errors_.fetch_add(1, std::memory_order_relaxed);
-      }
-      if (record.reason_) return record.reason_.message();
-      return record.message_ ? *record.message_ : "error";
-    } catch (...) {
-      return "closed";
-    }
-  }
+  std::string close_reason(const ConnectionRecord& record) noexcept;
 
   const Limits& limits_;
   const Logger& logger_;
@@ -475,11 +239,47 @@ class ConnectionTracker {
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
 };
 
-inline ConnectionRecord::~ConnectionRecord() { tracker_.release(*this); }
+}  // namespace socketserver::detail
 
-inline const Limits& ConnectionRecord::limits() const noexcept { return tracker_.limits(); }
+#if SOCKETSERVER_DEFINITIONS
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
-inline bool ConnectionRecord::enter_idle() noexcept {
+#include <chrono>
+#include <exception>
+
+#include <socketserver/detail/exception.hpp>
+
+namespace socketserver::detail {
+
+SOCKETSERVER_DECL ConnectionRecord::~ConnectionRecord() { tracker_.release(*this); }
+
+SOCKETSERVER_DECL const Limits& ConnectionRecord::limits() const noexcept { return tracker_.limits(); }
+
+SOCKETSERVER_DECL std::optional<Seconds> ConnectionRecord::wait_cap() const {
+  const std::optional<Seconds> shortest = limits().shortest_timeout();
+  const std::optional<Seconds> own = user_timeout();
+  if (!own) return shortest;
+  return shortest && *shortest < *own ? shortest : own;
+}
+
+SOCKETSERVER_DECL Deadline ConnectionRecord::read_deadline(Clock::time_point now, bool partial) {
+  const Limits& l = limits();
+  Deadline deadline;
+  if (!got_first_byte_.load(std::memory_order_relaxed) && l.first_byte_timeout) {
+    deadline.consider(l.first_byte_timeout, accepted_, errc::first_byte_timeout);
+  } else if (!partial || !l.read_timeout) {
+    deadline.consider(l.idle_timeout, now, errc::idle_timeout);
+  }
+  if (partial) {
+    if (request_started_ == Clock::time_point::max()) request_started_ = now;
+    deadline.consider(l.read_timeout, request_started_, errc::read_timeout);
+  }
+  deadline.consider(l.connection_timeout, accepted_, errc::connection_timeout);
+  return deadline;
+}
+
+SOCKETSERVER_DECL bool ConnectionRecord::enter_idle() noexcept {
   // A new connection's first request is on its way: let it come (silent_grace bounds the wait).
   if (!got_first_byte_.load(std::memory_order_relaxed)) return true;
   idle_.store(true);
@@ -489,6 +289,266 @@ inline bool ConnectionRecord::enter_idle() noexcept {
   return false;
 }
 
+SOCKETSERVER_DECL Deadline ConnectionRecord::write_deadline(Clock::time_point start) const {
+  Deadline deadline;
+  deadline.consider(limits().write_timeout, start, errc::write_timeout);
+  deadline.consider(limits().connection_timeout, accepted_, errc::connection_timeout);
+  return deadline;
+}
+
+SOCKETSERVER_DECL void ConnectionRecord::note_current_exception() noexcept {
+  if (failed_) return;
+  failed_ = true;
+  reason_ = current_error_code();
+  if (!reason_) {
+    try {
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        message_ = std::make_unique<std::string>(e.what());
+      } catch (...) {
+        message_ = std::make_unique<std::string>("unknown exception");
+      }
+    } catch (...) {  // no memory for the message: the access line says "error"
+    }
+  }
+}
+
+SOCKETSERVER_DECL std::unique_ptr<ConnectionRecord> ConnectionTracker::admit(const Address& peer, int fd,
+                                                                             Admission& result, bool count_ip) {
+  std::lock_guard lock(mutex_);
+  if (limits_.max_connections != 0 && active_ >= limits_.max_connections) {
+    result = Admission::full;
+    return nullptr;
+  }
+  bool counted = false;
+  if (count_ip && !count_per_ip(peer, counted)) {
+    result = Admission::ip_full;
+    return nullptr;
+  }
+  auto record = std::make_unique<ConnectionRecord>(*this, peer, fd);
+  record->per_ip_counted_ = counted;
+  link(*record);
+  ++active_;
+  accepted_.fetch_add(1, std::memory_order_relaxed);
+  result = Admission::admitted;
+  return record;
+}
+
+SOCKETSERVER_DECL bool ConnectionTracker::admit_client(ConnectionRecord& record, Address client,
+                                                       std::unique_ptr<ProxyHeader> header) {
+  std::lock_guard lock(mutex_);
+  uncount_per_ip(record);
+  record.peer_ = std::move(client);
+  record.proxy_ = std::move(header);
+  return count_per_ip(record.peer_, record.per_ip_counted_);
+}
+
+SOCKETSERVER_DECL bool ConnectionTracker::full() const {
+  std::lock_guard lock(mutex_);
+  return limits_.max_connections != 0 && active_ >= limits_.max_connections;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::on_room(std::function<void()> callback) { room_ = std::move(callback); }
+
+SOCKETSERVER_DECL std::size_t ConnectionTracker::active() const {
+  std::lock_guard lock(mutex_);
+  return active_;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::begin_drain() {
+  draining_.store(true);
+  std::lock_guard lock(mutex_);
+  for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
+    // Bytes waiting in the socket are a request that has arrived: not idle after all.
+    int unread = 0;
+    if (r->fd_ >= 0 && r->idle_.load() && ::ioctl(r->fd_, FIONREAD, &unread) == 0 && unread == 0) {
+      r->drained_.store(true);
+      ::shutdown(r->fd_, SHUT_RD);
+    }
+  }
+}
+
+SOCKETSERVER_DECL Clock::time_point ConnectionTracker::shut_silent(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  return shut_silent_locked(now);
+}
+
+SOCKETSERVER_DECL bool ConnectionTracker::wait_until_closed(Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    const auto next_silent = shut_silent_locked(Clock::now());
+    if (closed_.wait_until(lock, std::min(deadline, next_silent), [this] { return active_ == 0; })) return true;
+    if (Clock::now() >= deadline) return false;
+  }
+}
+
+SOCKETSERVER_DECL std::size_t ConnectionTracker::cut_all() {
+  std::lock_guard lock(mutex_);
+  std::size_t count = 0;
+  for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
+    if (r->cut_.load()) continue;
+    r->cut_.store(true);
+    ++count;
+    if (r->fd_ >= 0) ::shutdown(r->fd_, SHUT_RDWR);
+  }
+  return count;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::withdraw(std::unique_ptr<ConnectionRecord> record) {
+  {
+    std::lock_guard lock(mutex_);
+    record->withdrawn_ = true;
+  }
+  accepted_.fetch_sub(1, std::memory_order_relaxed);
+  count_refused();
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::hand_off(ConnectionRecord& record) {
+  std::lock_guard lock(mutex_);
+  record.fd_ = -1;
+  record.handed_off_ = true;
+}
+
+SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
+  ServerStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s.active = active_;
+  }
+  s.accepted = accepted_.load(std::memory_order_relaxed);
+  s.refused = refused_.load(std::memory_order_relaxed);
+  s.timed_out = timed_out_.load(std::memory_order_relaxed);
+  s.limit_exceeded = limit_exceeded_.load(std::memory_order_relaxed);
+  s.errors = errors_.load(std::memory_order_relaxed);
+  s.cut = cut_.load(std::memory_order_relaxed);
+  s.accept_errors = accept_errors_.load(std::memory_order_relaxed);
+  s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
+  s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
+  s.denied = denied_.load(std::memory_order_relaxed);
+  const auto proxy = [this](ProxyOutcome outcome) {
+    return proxy_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
+  };
+  s.proxy = {proxy(ProxyOutcome::v1),
+             proxy(ProxyOutcome::v2),
+             proxy(ProxyOutcome::local),
+             proxy(ProxyOutcome::invalid),
+             proxy(ProxyOutcome::timed_out),
+             proxy(ProxyOutcome::untrusted_refused),
+             proxy(ProxyOutcome::untrusted_direct)};
+  for (std::size_t i = 0; i < s.durations.size(); ++i) s.durations[i] = durations_[i].load(std::memory_order_relaxed);
+  return s;
+}
+
+SOCKETSERVER_DECL bool ConnectionTracker::count_per_ip(const Address& peer, bool& counted) {
+  counted = false;
+  if (limits_.max_connections_per_ip == 0 || !peer.is_ip()) return true;
+  std::size_t& count = per_ip_[peer.host()];
+  if (count >= limits_.max_connections_per_ip) {
+    if (count == 0) per_ip_.erase(peer.host());
+    return false;
+  }
+  ++count;
+  counted = true;
+  return true;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::uncount_per_ip(ConnectionRecord& record) noexcept {
+  if (!record.per_ip_counted_) return;
+  record.per_ip_counted_ = false;
+  const auto it = per_ip_.find(record.peer_.host());
+  if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+}
+
+SOCKETSERVER_DECL Clock::time_point ConnectionTracker::shut_silent_locked(Clock::time_point now) noexcept {
+  if (!limits_.silent_grace) return Clock::time_point::max();
+  const Clock::duration grace = to_duration(*limits_.silent_grace);
+  Clock::time_point next = Clock::time_point::max();
+  for (ConnectionRecord* r = head_; r != nullptr; r = r->next_) {
+    if (r->fd_ < 0 || r->drained_.load() || r->got_first_byte_.load(std::memory_order_relaxed)) continue;
+    const Clock::time_point due = r->accepted_ + grace;
+    int unread = 0;
+    if (now < due) {
+      next = std::min(next, due);
+    } else if (::ioctl(r->fd_, FIONREAD, &unread) == 0 && unread == 0) {
+      r->drained_.store(true);
+      ::shutdown(r->fd_, SHUT_RD);
+    }
+  }
+  return next;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::link(ConnectionRecord& record) noexcept {
+  record.next_ = head_;
+  if (head_ != nullptr) head_->prev_ = &record;
+  head_ = &record;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::unlink(ConnectionRecord& record) noexcept {
+  if (record.prev_ != nullptr) {
+    record.prev_->next_ = record.next_;
+  } else {
+    head_ = record.next_;
+  }
+  if (record.next_ != nullptr) record.next_->prev_ = record.prev_;
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::release(ConnectionRecord& record) noexcept {
+  const double seconds = std::chrono::duration<double>(Clock::now() - record.accepted_).count();
+  bool was_full = false;
+  std::string reason;
+  {
+    std::lock_guard lock(mutex_);
+    unlink(record);
+    // Counted before active_ drops: whoever sees the connection gone sees its counts too.
+    if (!record.withdrawn_) counted(record, seconds, reason);
+    was_full = limits_.max_connections != 0 && active_ >= limits_.max_connections;
+    --active_;
+    uncount_per_ip(record);
+    if (active_ == 0) closed_.notify_all();
+  }
+  if (!record.handed_off_ && !record.withdrawn_) {
+    logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
+                record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
+  }
+  if (was_full && room_) room_();
+}
+
+SOCKETSERVER_DECL void ConnectionTracker::counted(const ConnectionRecord& record, double seconds,
+                                                  std::string& reason) noexcept {
+  bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
+  bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
+  std::size_t bucket = 0;
+  while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;
+  durations_[bucket].fetch_add(1, std::memory_order_relaxed);
+  if (record.cut_) cut_.fetch_add(1, std::memory_order_relaxed);
+  if (!record.handed_off_) reason = close_reason(record);
+}
+
+SOCKETSERVER_DECL std::string ConnectionTracker::close_reason(const ConnectionRecord& record) noexcept {
+  try {
+    if (record.cut_) return "cut by server_close() after drain_timeout";
+    if (!record.failed_) {
+      if (!record.drained_.load()) return "closed";
+      return record.got_first_byte_.load() ? "closed by server_close() while idle"
+                                           : "closed by server_close(): it had sent nothing";
+    }
+    if (is_timeout(record.reason_)) {
+      timed_out_.fetch_add(1, std::memory_order_relaxed);
+    } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large ||
+               record.reason_ == errc::proxy_header_too_large) {
+      limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (record.reason_) return record.reason_.message();
+    return record.message_ ? *record.message_ : "error";
+  } catch (...) {
+    return "closed";
+  }
+}
+
 }  // namespace socketserver::detail
+#endif
 
 #endif  // SOCKETSERVER_DETAIL_CONNECTION_TRACKER_HPP

@@ -3,12 +3,9 @@
 
 #include <poll.h>
 
-#include <cerrno>
-#include <chrono>
 #include <optional>
-#include <system_error>
 
-#include <socketserver/detail/system_error.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/seconds.hpp>
 
 namespace socketserver::detail {
@@ -16,7 +13,20 @@ namespace socketserver::detail {
 // Waits until `fd` reports `events` (POLLIN or POLLOUT). Returns false when `timeout` passes
 // first; no timeout waits for ever. A signal does not end the wait early: poll() is restarted
 // with the time that is left (CPython's PEP 475 behaviour).
-inline bool wait_ready(int fd, short events, std::optional<Seconds> timeout) {
+bool wait_ready(int fd, short events, std::optional<Seconds> timeout);
+
+}  // namespace socketserver::detail
+
+#if SOCKETSERVER_DEFINITIONS
+#include <cerrno>
+#include <chrono>
+#include <system_error>
+
+#include <socketserver/detail/system_error.hpp>
+
+namespace socketserver::detail {
+
+SOCKETSERVER_DECL bool wait_ready(int fd, short events, std::optional<Seconds> timeout) {
   using clock = std::chrono::steady_clock;
   const auto deadline =
       timeout ? clock::now() + std::chrono::ceil<clock::duration>(*timeout) : clock::time_point::max();
@@ -38,5 +48,6 @@ inline bool wait_ready(int fd, short events, std::optional<Seconds> timeout) {
 }
 
 }  // namespace socketserver::detail
+#endif
 
 #endif  // SOCKETSERVER_DETAIL_POLL_HPP

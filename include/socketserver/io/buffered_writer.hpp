@@ -4,16 +4,14 @@
 #include <atomic>
 #include <cstddef>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include <socketserver/detail/config.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
-#include <socketserver/detail/deadline.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/detail/io_access.hpp>
-#include <socketserver/io/detail/limited_io.hpp>
 
 namespace socketserver {
 
@@ -60,35 +58,13 @@ class BufferedWriter {
   /// Buffers `data`; sends when the buffer is full. Writes larger than buffer_size go straight
   /// to the stream after what is already buffered, and so do writes of direct_write_size or
   /// more when nothing is buffered.
-  void write(std::string_view data) {
-    const std::lock_guard lock(mutex_);
-    note_thread();
-    if (buf_.size() + data.size() > buffer_size) {
-      flush_locked();
-      if (data.size() >= buffer_size) {
-        send(data);
-        return;
-      }
-    }
-    if (buf_.empty() && data.size() >= direct_write_size) {
-      send(data);
-      return;
-    }
-    buf_.append(data);
-  }
+  void write(std::string_view data);
 
   /// Sends everything buffered; returns when all of it is written.
-  void flush() {
-    const std::lock_guard lock(mutex_);
-    note_thread();
-    flush_locked();
-  }
+  void flush();
 
   /// Bytes written but not yet sent.
-  std::size_t buffered() const {
-    const std::lock_guard lock(mutex_);
-    return buf_.size();
-  }
+  std::size_t buffered() const;
 
  private:
   friend class BufferedReader;
@@ -96,66 +72,21 @@ class BufferedWriter {
 
   // Writes to `stream` from now on, dropping anything buffered; buffer_size is kept. `record`
   // is the server's record of the connection, whose limits the writes are held to.
-  void attach(ByteStream& stream, detail::ConnectionRecord* record = nullptr) noexcept {
-    stream_ = &stream;
-    record_ = record;
-    buf_.clear();
-    owner_ = std::this_thread::get_id();
-    shared_.store(false, std::memory_order_relaxed);
-  }
+  void attach(ByteStream& stream, detail::ConnectionRecord* record = nullptr) noexcept;
 
   // rfile, before it waits for input: flushes, unless another thread writes too (it sends what
   // it writes, and the reader must not queue behind a slow peer for it).
-  void flush_before_wait() {
-    if (shared_.load(std::memory_order_relaxed)) return;
-    const std::lock_guard lock(mutex_);
-    flush_locked();
-  }
+  void flush_before_wait();
 
   // Under mutex_: a write from a thread other than the one that attached the writer makes it
   // shared.
-  void note_thread() noexcept {
-    if (std::this_thread::get_id() != owner_) shared_.store(true, std::memory_order_relaxed);
-  }
+  void note_thread() noexcept;
 
-  void flush_locked() {
-    if (buf_.empty()) return;
-    std::string_view rest = buf_;
-    try {
-      send(rest, &rest);
-    } catch (...) {
-      buf_.erase(0, buf_.size() - rest.size());  // keep only what was not sent
-      throw;
-    }
-    buf_.clear();
-  }
+  void flush_locked();
 
-  void send(std::string_view data, std::string_view* rest = nullptr) {
-    if (stream_ == nullptr) throw std::logic_error("wfile used before the handler's setup()");
-    if (record_ == nullptr) {
-      while (!data.empty()) {
-        data.remove_prefix(checked(stream_->write_some(data)));
-        if (rest) *rest = data;
-      }
-      return;
-    }
-    const auto start = detail::Clock::now();
-    const detail::Deadline deadline = record_->write_deadline(start);
-    auto now = start;
-    while (!data.empty()) {
-      const std::size_t n = checked(detail::limited_call(*stream_, Direction::write, *record_, deadline, now, "write",
-                                                         [&] { return stream_->write_some(data); }));
-      record_->count_out(n);
-      data.remove_prefix(n);
-      if (rest) *rest = data;
-      if (!data.empty()) now = detail::Clock::now();  // a slow reader: the deadline is checked again
-    }
-  }
+  void send(std::string_view data, std::string_view* rest = nullptr);
 
-  static std::size_t checked(std::size_t n) {
-    if (n == ByteStream::would_block) throw std::logic_error("wfile over a non-blocking stream");
-    return n;
-  }
+  static std::size_t checked(std::size_t n);
 
   ByteStream* stream_ = nullptr;
   detail::ConnectionRecord* record_ = nullptr;
@@ -166,5 +97,101 @@ class BufferedWriter {
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <stdexcept>
+
+#include <socketserver/detail/deadline.hpp>
+#include <socketserver/io/detail/limited_io.hpp>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL void BufferedWriter::write(std::string_view data) {
+  const std::lock_guard lock(mutex_);
+  note_thread();
+  if (buf_.size() + data.size() > buffer_size) {
+    flush_locked();
+    if (data.size() >= buffer_size) {
+      send(data);
+      return;
+    }
+  }
+  if (buf_.empty() && data.size() >= direct_write_size) {
+    send(data);
+    return;
+  }
+  buf_.append(data);
+}
+
+SOCKETSERVER_DECL void BufferedWriter::flush() {
+  const std::lock_guard lock(mutex_);
+  note_thread();
+  flush_locked();
+}
+
+SOCKETSERVER_DECL std::size_t BufferedWriter::buffered() const {
+  const std::lock_guard lock(mutex_);
+  return buf_.size();
+}
+
+SOCKETSERVER_DECL void BufferedWriter::attach(ByteStream& stream, detail::ConnectionRecord* record) noexcept {
+  stream_ = &stream;
+  record_ = record;
+  buf_.clear();
+  owner_ = std::this_thread::get_id();
+  shared_.store(false, std::memory_order_relaxed);
+}
+
+SOCKETSERVER_DECL void BufferedWriter::flush_before_wait() {
+  if (shared_.load(std::memory_order_relaxed)) return;
+  const std::lock_guard lock(mutex_);
+  flush_locked();
+}
+
+SOCKETSERVER_DECL void BufferedWriter::note_thread() noexcept {
+  if (std::this_thread::get_id() != owner_) shared_.store(true, std::memory_order_relaxed);
+}
+
+SOCKETSERVER_DECL void BufferedWriter::flush_locked() {
+  if (buf_.empty()) return;
+  std::string_view rest = buf_;
+  try {
+    send(rest, &rest);
+  } catch (...) {
+    buf_.erase(0, buf_.size() - rest.size());  // keep only what was not sent
+    throw;
+  }
+  buf_.clear();
+}
+
+SOCKETSERVER_DECL void BufferedWriter::send(std::string_view data, std::string_view* rest) {
+  if (stream_ == nullptr) throw std::logic_error("wfile used before the handler's setup()");
+  if (record_ == nullptr) {
+    while (!data.empty()) {
+      data.remove_prefix(checked(stream_->write_some(data)));
+      if (rest) *rest = data;
+    }
+    return;
+  }
+  const auto start = detail::Clock::now();
+  const detail::Deadline deadline = record_->write_deadline(start);
+  auto now = start;
+  while (!data.empty()) {
+    const std::size_t n = checked(detail::limited_call(*stream_, Direction::write, *record_, deadline, now, "write",
+                                                       [&] { return stream_->write_some(data); }));
+    record_->count_out(n);
+    data.remove_prefix(n);
+    if (rest) *rest = data;
+    if (!data.empty()) now = detail::Clock::now();  // a slow reader: the deadline is checked again
+  }
+}
+
+SOCKETSERVER_DECL std::size_t BufferedWriter::checked(std::size_t n) {
+  if (n == ByteStream::would_block) throw std::logic_error("wfile over a non-blocking stream");
+  return n;
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_IO_BUFFERED_WRITER_HPP

@@ -4,14 +4,11 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
 
-#include <socketserver/error.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
 
@@ -40,15 +37,50 @@ struct LengthPrefix {
 
 namespace detail {
 
-inline void check_length_size(const LengthPrefix& prefix) {
+void check_length_size(const LengthPrefix& prefix);
+
+// The body size a length field announces; throws frame_too_large when it is negative or over
+// max_frame.
+std::size_t body_size(const LengthPrefix& prefix, std::string_view field);
+
+// Writes the length field for a body of `size` bytes into `field` (length_size bytes); throws
+// frame_too_large when the body is over max_frame or its size does not fit the field.
+void encode_length(const LengthPrefix& prefix, std::size_t size, char* field);
+
+}  // namespace detail
+
+/// Reads one length-prefixed frame and returns its body (the length field stripped).
+/// At a clean end of stream (before a length field), std::nullopt. Throws std::system_error:
+/// errc::frame_too_large when the announced body is over prefix.max_frame or negative (nothing
+/// of it is read), errc::truncated_frame when the stream ends inside the length field or the
+/// body; std::invalid_argument for a bad prefix.length_size.
+std::optional<std::string> read_frame(BufferedReader& reader, const LengthPrefix& prefix);
+
+/// Writes the length field for `body`, then `body`. Throws std::system_error(
+/// errc::frame_too_large), before writing anything, when the body is over prefix.max_frame or
+/// its size does not fit the length field; std::invalid_argument for a bad prefix.length_size.
+void write_frame(BufferedWriter& writer, const LengthPrefix& prefix, std::string_view body);
+
+}  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <limits>
+#include <stdexcept>
+#include <system_error>
+
+#include <socketserver/error.hpp>
+
+namespace socketserver {
+
+namespace detail {
+
+SOCKETSERVER_DECL void check_length_size(const LengthPrefix& prefix) {
   const std::size_t n = prefix.length_size;
   if (n != 1 && n != 2 && n != 4 && n != 8)
     throw std::invalid_argument("LengthPrefix: length_size must be 1, 2, 4 or 8");
 }
 
-// The body size a length field announces; throws frame_too_large when it is negative or over
-// max_frame.
-inline std::size_t body_size(const LengthPrefix& prefix, std::string_view field) {
+SOCKETSERVER_DECL std::size_t body_size(const LengthPrefix& prefix, std::string_view field) {
   std::uint64_t value = 0;
   for (std::size_t i = 0; i < field.size(); ++i) {
     const std::size_t at = prefix.byte_order == std::endian::big ? i : field.size() - 1 - i;
@@ -70,9 +102,7 @@ inline std::size_t body_size(const LengthPrefix& prefix, std::string_view field)
   return static_cast<std::size_t>(value);
 }
 
-// Writes the length field for a body of `size` bytes into `field` (length_size bytes); throws
-// frame_too_large when the body is over max_frame or its size does not fit the field.
-inline void encode_length(const LengthPrefix& prefix, std::size_t size, char* field) {
+SOCKETSERVER_DECL void encode_length(const LengthPrefix& prefix, std::size_t size, char* field) {
   check_length_size(prefix);
   const std::int64_t adjustment = prefix.length_adjustment;
   const std::uint64_t magnitude =
@@ -97,12 +127,7 @@ inline void encode_length(const LengthPrefix& prefix, std::size_t size, char* fi
 
 }  // namespace detail
 
-/// Reads one length-prefixed frame and returns its body (the length field stripped).
-/// At a clean end of stream (before a length field), std::nullopt. Throws std::system_error:
-/// errc::frame_too_large when the announced body is over prefix.max_frame or negative (nothing
-/// of it is read), errc::truncated_frame when the stream ends inside the length field or the
-/// body; std::invalid_argument for a bad prefix.length_size.
-inline std::optional<std::string> read_frame(BufferedReader& reader, const LengthPrefix& prefix) {
+SOCKETSERVER_DECL std::optional<std::string> read_frame(BufferedReader& reader, const LengthPrefix& prefix) {
   detail::check_length_size(prefix);
   const std::string field = reader.read(prefix.length_size);
   if (field.empty()) return std::nullopt;
@@ -115,10 +140,7 @@ inline std::optional<std::string> read_frame(BufferedReader& reader, const Lengt
   return body;
 }
 
-/// Writes the length field for `body`, then `body`. Throws std::system_error(
-/// errc::frame_too_large), before writing anything, when the body is over prefix.max_frame or
-/// its size does not fit the length field; std::invalid_argument for a bad prefix.length_size.
-inline void write_frame(BufferedWriter& writer, const LengthPrefix& prefix, std::string_view body) {
+SOCKETSERVER_DECL void write_frame(BufferedWriter& writer, const LengthPrefix& prefix, std::string_view body) {
   char field[8];
   detail::encode_length(prefix, body.size(), field);
   writer.write({field, prefix.length_size});
@@ -126,5 +148,6 @@ inline void write_frame(BufferedWriter& writer, const LengthPrefix& prefix, std:
 }
 
 }  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_IO_FRAMING_HPP

@@ -1,29 +1,18 @@
 #ifndef SOCKETSERVER_TESTING_CLIENT_HPP
 #define SOCKETSERVER_TESTING_CLIENT_HPP
 
-#include <netdb.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
-
-#include <asio/ip/address.hpp>
-#include <asio/ip/tcp.hpp>
 
 #include <socketserver/address.hpp>
-#include <socketserver/detail/file_descriptor.hpp>
-#include <socketserver/detail/poll.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/io/buffered_reader.hpp>
-#include <socketserver/io/detail/io_access.hpp>
 #include <socketserver/io/socket_stream.hpp>
 #include <socketserver/seconds.hpp>
 
@@ -72,26 +61,7 @@ class TestClient {
   /// Connects a stream socket to `address`: TCP over IPv4 or IPv6 (a literal or a host name,
   /// whose addresses are tried in turn) or a Unix socket path. Each wait of this client is
   /// bounded by `timeout`. Throws std::system_error naming the step and the address.
-  static TestClient connect(const Address& address, Seconds timeout = std::chrono::seconds(10)) {
-    const std::string where = address.to_string();
-    if (address.is_unix()) {
-      sockaddr_un un{};
-      un.sun_family = AF_UNIX;
-      if (address.path().size() >= sizeof un.sun_path)
-        throw std::system_error(std::make_error_code(std::errc::filename_too_long), "connect " + where);
-      std::memcpy(un.sun_path, address.path().data(), address.path().size());
-      return TestClient(connect_to(reinterpret_cast<const sockaddr*>(&un), sizeof un, timeout, where), timeout);
-    }
-    if (!address.is_ip())
-      throw std::system_error(std::make_error_code(std::errc::invalid_argument), "connect " + where);
-    std::error_code ec;
-    const asio::ip::address ip = asio::ip::make_address(address.host(), ec);
-    if (!ec) {
-      const asio::ip::tcp::endpoint endpoint(ip, address.port());
-      return TestClient(connect_to(endpoint.data(), static_cast<socklen_t>(endpoint.size()), timeout, where), timeout);
-    }
-    return TestClient(connect_by_name(address, timeout, where), timeout);
-  }
+  static TestClient connect(const Address& address, Seconds timeout = std::chrono::seconds(10));
 
   /// Sends all of `data` (MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE).
   void send(std::string_view data) { stream_->sendall(data); }
@@ -120,56 +90,106 @@ class TestClient {
   Seconds timeout() const noexcept { return *stream_->timeout(Direction::read); }
 
  private:
-  TestClient(int fd, Seconds timeout) : stream_(std::make_unique<SocketStream>(fd)) {
-    stream_->set_timeout(timeout);
-    detail::IoAccess::attach(reader_, *stream_);
-  }
+  TestClient(int fd, Seconds timeout);
 
   // A non-blocking connect(), waited for with poll(), so that the timeout bounds it too; the
   // descriptor comes back blocking (SocketStream).
-  static int connect_to(const sockaddr* peer, socklen_t length, Seconds timeout, const std::string& where) {
-    detail::FileDescriptor fd(::socket(peer->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) fail("socket " + where, errno);
-    if (::connect(fd.get(), peer, length) < 0) {
-      if (errno != EINPROGRESS && errno != EINTR) fail("connect " + where, errno);
-      if (!detail::wait_ready(fd.get(), POLLOUT, timeout))
-        throw std::system_error(std::make_error_code(std::errc::timed_out), "connect " + where);
-      int error = 0;
-      socklen_t size = sizeof error;
-      if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &size) < 0) error = errno;
-      if (error != 0) fail("connect " + where, error);
-    }
-    return fd.release();
-  }
+  static int connect_to(const sockaddr* peer, socklen_t length, Seconds timeout, const std::string& where);
 
-  [[noreturn]] static void fail(const std::string& what, int error) {
-    throw std::system_error(error, std::system_category(), what);
-  }
+  [[noreturn]] static void fail(const std::string& what, int error);
 
   // Python's socket.create_connection(): each address of the name in turn; the last error wins.
-  static int connect_by_name(const Address& address, Seconds timeout, const std::string& where) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const std::string port = std::to_string(address.port());
-    if (const int rc = ::getaddrinfo(address.host().c_str(), port.c_str(), &hints, &found); rc != 0)
-      throw std::system_error(std::make_error_code(std::errc::host_unreachable),
-                              "resolve " + address.host() + ": " + ::gai_strerror(rc));
-    const std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(found, ::freeaddrinfo);
-    for (const addrinfo* ai = found;; ai = ai->ai_next) {
-      try {
-        return connect_to(ai->ai_addr, ai->ai_addrlen, timeout, where);
-      } catch (const std::system_error&) {
-        if (ai->ai_next == nullptr) throw;
-      }
-    }
-  }
+  static int connect_by_name(const Address& address, Seconds timeout, const std::string& where);
 
   std::unique_ptr<SocketStream> stream_;  // on the heap: reader_ points at it across moves
   BufferedReader reader_;
 };
 
 }  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <netdb.h>
+#include <poll.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <socketserver/detail/file_descriptor.hpp>
+#include <socketserver/detail/poll.hpp>
+#include <socketserver/io/detail/io_access.hpp>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL TestClient TestClient::connect(const Address& address, Seconds timeout) {
+  const std::string where = address.to_string();
+  if (address.is_unix()) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    if (address.path().size() >= sizeof un.sun_path)
+      throw std::system_error(std::make_error_code(std::errc::filename_too_long), "connect " + where);
+    std::memcpy(un.sun_path, address.path().data(), address.path().size());
+    return TestClient(connect_to(reinterpret_cast<const sockaddr*>(&un), sizeof un, timeout, where), timeout);
+  }
+  if (!address.is_ip()) throw std::system_error(std::make_error_code(std::errc::invalid_argument), "connect " + where);
+  std::error_code ec;
+  const asio::ip::address ip = asio::ip::make_address(address.host(), ec);
+  if (!ec) {
+    const asio::ip::tcp::endpoint endpoint(ip, address.port());
+    return TestClient(connect_to(endpoint.data(), static_cast<socklen_t>(endpoint.size()), timeout, where), timeout);
+  }
+  return TestClient(connect_by_name(address, timeout, where), timeout);
+}
+
+SOCKETSERVER_DECL TestClient::TestClient(int fd, Seconds timeout) : stream_(std::make_unique<SocketStream>(fd)) {
+  stream_->set_timeout(timeout);
+  detail::IoAccess::attach(reader_, *stream_);
+}
+
+SOCKETSERVER_DECL int TestClient::connect_to(const sockaddr* peer, socklen_t length, Seconds timeout,
+                                             const std::string& where) {
+  detail::FileDescriptor fd(::socket(peer->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) fail("socket " + where, errno);
+  if (::connect(fd.get(), peer, length) < 0) {
+    if (errno != EINPROGRESS && errno != EINTR) fail("connect " + where, errno);
+    if (!detail::wait_ready(fd.get(), POLLOUT, timeout))
+      throw std::system_error(std::make_error_code(std::errc::timed_out), "connect " + where);
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &size) < 0) error = errno;
+    if (error != 0) fail("connect " + where, error);
+  }
+  return fd.release();
+}
+
+SOCKETSERVER_DECL void TestClient::fail(const std::string& what, int error) {
+  throw std::system_error(error, std::system_category(), what);
+}
+
+SOCKETSERVER_DECL int TestClient::connect_by_name(const Address& address, Seconds timeout, const std::string& where) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(address.port());
+  if (const int rc = ::getaddrinfo(address.host().c_str(), port.c_str(), &hints, &found); rc != 0)
+    throw std::system_error(std::make_error_code(std::errc::host_unreachable),
+                            "resolve " + address.host() + ": " + ::gai_strerror(rc));
+  const std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(found, ::freeaddrinfo);
+  for (const addrinfo* ai = found;; ai = ai->ai_next) {
+    try {
+      return connect_to(ai->ai_addr, ai->ai_addrlen, timeout, where);
+    } catch (const std::system_error&) {
+      if (ai->ai_next == nullptr) throw;
+    }
+  }
+}
+
+}  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_TESTING_CLIENT_HPP

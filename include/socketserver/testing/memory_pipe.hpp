@@ -1,21 +1,16 @@
 #ifndef SOCKETSERVER_TESTING_MEMORY_PIPE_HPP
 #define SOCKETSERVER_TESTING_MEMORY_PIPE_HPP
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
-#include <system_error>
 #include <utility>
 
+#include <socketserver/detail/config.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/seconds.hpp>
 
@@ -89,60 +84,18 @@ class MemoryPipe::End final : public ByteStream {
   End& operator=(const End&) = delete;
 
   /// Closes the end.
-  ~End() override { close(); }
+  ~End() override;
 
-  std::size_t read_some(std::span<char> buffer) override {
-    if (buffer.empty()) return 0;
-    std::unique_lock lock(state_->mutex);
-    auto& in = incoming();
-    const bool ready =
-        wait(lock, Direction::read, in.readable, [&] { return !in.buffer.empty() || in.ended || closed(); });
-    if (closed()) throw std::system_error(EBADF, std::system_category(), "recv");
-    if (!ready) throw std::system_error(std::make_error_code(std::errc::timed_out), "recv");
-    const std::size_t n = std::min(buffer.size(), in.buffer.size());
-    std::memcpy(buffer.data(), in.buffer.data(), n);
-    in.buffer.erase(0, n);
-    if (n != 0) in.writable.notify_all();
-    return n;
-  }
+  std::size_t read_some(std::span<char> buffer) override;
 
-  std::size_t write_some(std::span<const char> data) override {
-    if (data.empty()) return 0;
-    std::unique_lock lock(state_->mutex);
-    auto& out = outgoing();
-    const std::size_t capacity = state_->capacity;
-    const bool ready = wait(lock, Direction::write, out.writable,
-                            [&] { return out.buffer.size() < capacity || out.dropped || out.ended || closed(); });
-    if (closed()) throw std::system_error(EBADF, std::system_category(), "send");
-    // After shutdown_write() a socket's send() fails with EPIPE too.
-    if (out.dropped || out.ended) throw std::system_error(EPIPE, std::system_category(), "send");
-    if (!ready) throw std::system_error(std::make_error_code(std::errc::timed_out), "send");
-    const std::size_t n = std::min(data.size(), capacity - out.buffer.size());
-    out.buffer.append(data.data(), n);
-    out.readable.notify_all();
-    return n;
-  }
+  std::size_t write_some(std::span<const char> data) override;
 
   /// Ends this end's sending direction: the peer reads what is buffered, then end of stream.
-  void shutdown_write() noexcept override {
-    const std::lock_guard lock(state_->mutex);
-    end_output();
-  }
+  void shutdown_write() noexcept override;
 
   /// Ends both directions: the peer reads what is buffered, then end of stream; its writes
   /// fail with EPIPE. Unread input is dropped. Idempotent.
-  void close() noexcept override {
-    const std::lock_guard lock(state_->mutex);
-    if (closed()) return;
-    state_->closed[side_] = true;
-    end_output();
-    auto& in = incoming();
-    in.dropped = true;
-    in.buffer.clear();
-    in.readable.notify_all();          // a read waiting on this end
-    in.writable.notify_all();          // the peer's writes
-    outgoing().writable.notify_all();  // a write waiting on this end
-  }
+  void close() noexcept override;
 
   int native_handle() const noexcept override { return -1; }
 
@@ -155,10 +108,7 @@ class MemoryPipe::End final : public ByteStream {
   using ByteStream::set_timeout;
 
   /// Bytes the peer wrote that this end has not read yet.
-  std::size_t available() const {
-    const std::lock_guard lock(state_->mutex);
-    return incoming().buffer.size();
-  }
+  std::size_t available() const;
 
  private:
   friend class MemoryPipe;
@@ -169,38 +119,114 @@ class MemoryPipe::End final : public ByteStream {
   detail::MemoryPipeState::Direction& incoming() const noexcept { return state_->directions[1 - side_]; }
   bool closed() const noexcept { return state_->closed[side_]; }
 
-  void end_output() noexcept {
-    auto& out = outgoing();
-    out.ended = true;
-    out.readable.notify_all();
-  }
+  void end_output() noexcept;
 
   // Waits for `done` at most the timeout of `direction`; a zero timeout does not wait. False on
   // a timeout.
   template <class Predicate>
-  bool wait(std::unique_lock<std::mutex>& lock, Direction direction, std::condition_variable& cv, Predicate done) {
-    const std::optional<Seconds> limit = timeout(direction);
-    if (!limit) {
-      cv.wait(lock, done);
-      return true;
-    }
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + std::chrono::ceil<clock::duration>(std::max(*limit, Seconds(0)));
-    return cv.wait_until(lock, deadline, done);
-  }
+  bool wait(std::unique_lock<std::mutex>& lock, Direction direction, std::condition_variable& cv, Predicate done);
 
   std::shared_ptr<detail::MemoryPipeState> state_;
   int side_;                            // which direction this end writes to
   std::optional<Seconds> timeouts_[2];  // read, write: each wait's limit
 };
 
-inline MemoryPipe::MemoryPipe(std::size_t capacity) {
+}  // namespace socketserver
+
+#if SOCKETSERVER_DEFINITIONS
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+namespace socketserver {
+
+SOCKETSERVER_DECL MemoryPipe::MemoryPipe(std::size_t capacity) {
   if (capacity == 0) throw std::invalid_argument("MemoryPipe: capacity must be at least 1");
   auto state = std::make_shared<detail::MemoryPipeState>(capacity);
   client.reset(new End(state, 0));
   server.reset(new End(std::move(state), 1));
 }
 
+SOCKETSERVER_DECL MemoryPipe::End::~End() { close(); }
+
+SOCKETSERVER_DECL std::size_t MemoryPipe::End::read_some(std::span<char> buffer) {
+  if (buffer.empty()) return 0;
+  std::unique_lock lock(state_->mutex);
+  auto& in = incoming();
+  const bool ready =
+      wait(lock, Direction::read, in.readable, [&] { return !in.buffer.empty() || in.ended || closed(); });
+  if (closed()) throw std::system_error(EBADF, std::system_category(), "recv");
+  if (!ready) throw std::system_error(std::make_error_code(std::errc::timed_out), "recv");
+  const std::size_t n = std::min(buffer.size(), in.buffer.size());
+  std::memcpy(buffer.data(), in.buffer.data(), n);
+  in.buffer.erase(0, n);
+  if (n != 0) in.writable.notify_all();
+  return n;
+}
+
+SOCKETSERVER_DECL std::size_t MemoryPipe::End::write_some(std::span<const char> data) {
+  if (data.empty()) return 0;
+  std::unique_lock lock(state_->mutex);
+  auto& out = outgoing();
+  const std::size_t capacity = state_->capacity;
+  const bool ready = wait(lock, Direction::write, out.writable,
+                          [&] { return out.buffer.size() < capacity || out.dropped || out.ended || closed(); });
+  if (closed()) throw std::system_error(EBADF, std::system_category(), "send");
+  // After shutdown_write() a socket's send() fails with EPIPE too.
+  if (out.dropped || out.ended) throw std::system_error(EPIPE, std::system_category(), "send");
+  if (!ready) throw std::system_error(std::make_error_code(std::errc::timed_out), "send");
+  const std::size_t n = std::min(data.size(), capacity - out.buffer.size());
+  out.buffer.append(data.data(), n);
+  out.readable.notify_all();
+  return n;
+}
+
+SOCKETSERVER_DECL void MemoryPipe::End::shutdown_write() noexcept {
+  const std::lock_guard lock(state_->mutex);
+  end_output();
+}
+
+SOCKETSERVER_DECL void MemoryPipe::End::close() noexcept {
+  const std::lock_guard lock(state_->mutex);
+  if (closed()) return;
+  state_->closed[side_] = true;
+  end_output();
+  auto& in = incoming();
+  in.dropped = true;
+  in.buffer.clear();
+  in.readable.notify_all();          // a read waiting on this end
+  in.writable.notify_all();          // the peer's writes
+  outgoing().writable.notify_all();  // a write waiting on this end
+}
+
+SOCKETSERVER_DECL std::size_t MemoryPipe::End::available() const {
+  const std::lock_guard lock(state_->mutex);
+  return incoming().buffer.size();
+}
+
+SOCKETSERVER_DECL void MemoryPipe::End::end_output() noexcept {
+  auto& out = outgoing();
+  out.ended = true;
+  out.readable.notify_all();
+}
+
+template <class Predicate>
+bool MemoryPipe::End::wait(std::unique_lock<std::mutex>& lock, Direction direction, std::condition_variable& cv,
+                           Predicate done) {
+  const std::optional<Seconds> limit = timeout(direction);
+  if (!limit) {
+    cv.wait(lock, done);
+    return true;
+  }
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::ceil<clock::duration>(std::max(*limit, Seconds(0)));
+  return cv.wait_until(lock, deadline, done);
+}
+
 }  // namespace socketserver
+#endif
 
 #endif  // SOCKETSERVER_TESTING_MEMORY_PIPE_HPP

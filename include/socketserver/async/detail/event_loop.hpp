@@ -8,25 +8,23 @@
 #include <sys/types.h>
 
 #include <array>
-#include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
 
+#include <asio/basic_waitable_timer.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/posix/basic_stream_descriptor.hpp>
 
 #include <socketserver/async/detail/awaitable_thread.hpp>
 #include <socketserver/async/detail/completion.hpp>
+#include <socketserver/detail/config.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
 #include <socketserver/detail/deadline.hpp>
-#include <socketserver/detail/system_error.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/detail/readiness.hpp>
@@ -58,47 +56,24 @@ class EventLoop {
  public:
   static constexpr std::size_t buffer_size = std::size_t{64} * 1024;
 
-  explicit EventLoop(asio::io_context& io) : io_(io), epoll_(io), sweep_timer_(io) {
-    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
-    if (fd < 0) throw_errno("epoll_create1");
-    epoll_.assign(fd);
-  }
+  explicit EventLoop(asio::io_context& io);
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
-  ~EventLoop() {
-    for (char* buffer : free_buffers_) delete[] buffer;
-  }
+  ~EventLoop();
 
   asio::io_context& context() noexcept { return io_; }
 
   // Starts waiting for events, and sweeping for deadlines every `sweep_interval` (zero: no
   // sweeps). Call once, before or on the loop's thread.
-  void start(Clock::duration sweep_interval = {}) {
-    arm();
-    sweep_interval_ = sweep_interval;
-    if (sweep_interval_ > Clock::duration::zero()) schedule_sweep();
-  }
+  void start(Clock::duration sweep_interval = {});
 
   // Completes every wait with operation_aborted, and fails every later one the same way.
   void abort_all();
   bool aborting() const noexcept { return aborting_; }
 
-  char* acquire_buffer() {
-    if (free_buffers_.empty()) return new char[buffer_size];
-    char* buffer = free_buffers_.back();
-    free_buffers_.pop_back();
-    return buffer;
-  }
+  char* acquire_buffer();
 
-  void release_buffer(char* buffer) noexcept {
-    if (buffer == nullptr) return;
-    // A few stay for reuse; more only appear when many handlers hold one across a wait.
-    if (free_buffers_.size() < max_free_buffers) {
-      free_buffers_.push_back(buffer);
-    } else {
-      delete[] buffer;
-    }
-  }
+  void release_buffer(char* buffer) noexcept;
 
  private:
   friend class Connection;
@@ -110,37 +85,10 @@ class EventLoop {
   };
 
   // Events carry index and generation, so an event for a connection that has gone is dropped.
-  std::uint64_t add(int fd, Connection& connection) {
-    std::uint32_t index;
-    if (free_entries_.empty()) {
-      index = static_cast<std::uint32_t>(entries_.size());
-      entries_.emplace_back();
-    } else {
-      index = free_entries_.back();
-      free_entries_.pop_back();
-    }
-    Entry& entry = entries_[index];
-    entry.connection = &connection;
-    const std::uint64_t key = (std::uint64_t{entry.generation} << 32) | index;
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    event.data.u64 = key;
-    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd, &event) < 0) {
-      const int error = errno;
-      remove(key);
-      throw_errno("epoll_ctl", error);
-    }
-    return key;
-  }
+  std::uint64_t add(int fd, Connection& connection);
 
   // The descriptor leaves the set when it is closed; this only forgets the connection.
-  void remove(std::uint64_t key) noexcept {
-    const auto index = static_cast<std::uint32_t>(key);
-    Entry& entry = entries_[index];
-    entry.connection = nullptr;
-    ++entry.generation;
-    free_entries_.push_back(index);
-  }
+  void remove(std::uint64_t key) noexcept;
 
   Connection* find(std::uint64_t key) const noexcept {
     const auto index = static_cast<std::uint32_t>(key);
@@ -149,20 +97,9 @@ class EventLoop {
     return entry.generation == static_cast<std::uint32_t>(key >> 32) ? entry.connection : nullptr;
   }
 
-  void arm() {
-    epoll_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
-      if (!ec) run_ready();
-    });
-  }
+  void arm();
 
-  void schedule_sweep() {
-    sweep_timer_.expires_after(sweep_interval_);
-    sweep_timer_.async_wait([this](std::error_code ec) {
-      if (ec) return;
-      sweep();
-      schedule_sweep();
-    });
-  }
+  void schedule_sweep();
 
   // Ends the waits whose deadline has passed.
   void sweep();
@@ -172,14 +109,19 @@ class EventLoop {
   void run_ready();
   static constexpr int max_rounds = 8;
 
+  // Both on the io_context's own executor (as BaseServer's timer), not any_io_executor.
+  using Descriptor = asio::posix::basic_stream_descriptor<asio::io_context::executor_type>;
+  using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                                           asio::io_context::executor_type>;
+
   asio::io_context& io_;
-  asio::posix::stream_descriptor epoll_;
+  Descriptor epoll_;
   std::vector<Entry> entries_;
   std::vector<std::uint32_t> free_entries_;
   std::vector<char*> free_buffers_;
   std::array<epoll_event, 256> events_{};
   bool aborting_ = false;
-  asio::steady_timer sweep_timer_;
+  Timer sweep_timer_;
   Clock::duration sweep_interval_{};
 };
 
@@ -251,13 +193,7 @@ class Connection {
   }
 
   // Resumes both waits, whose next check() throws operation_aborted, now and from now on.
-  void abort() {
-    aborted_ = true;
-    EventLoop& loop = loop_;
-    const std::uint64_t key = key_;
-    slots_[0].waiter.complete();
-    if (loop.find(key) != nullptr) slots_[1].waiter.complete();  // if still there
-  }
+  void abort();
 
  private:
   friend class EventLoop;
@@ -274,15 +210,7 @@ class Connection {
   static constexpr std::size_t index(Side side) noexcept { return side == Side::reader ? 0 : 1; }
 
   // An edge for `direction`: the waits for it go on.
-  void ready(Direction direction, std::uint64_t key) {
-    EventLoop& loop = loop_;
-    for (Slot& slot : slots_) {
-      if (slot.waiter && slot.direction == direction) {
-        slot.waiter.complete();  // may end the connection
-        if (loop.find(key) != this) return;
-      }
-    }
-  }
+  void ready(Direction direction, std::uint64_t key);
 
   EventLoop& loop_;
   std::uint64_t key_;
@@ -293,7 +221,115 @@ class Connection {
   Slot slots_[2];  // reader, writer
 };
 
-inline void EventLoop::run_ready() {
+}  // namespace socketserver::detail
+
+#if SOCKETSERVER_DEFINITIONS
+#include <cerrno>
+
+#include <asio/post.hpp>
+
+#include <socketserver/detail/system_error.hpp>
+
+namespace socketserver::detail {
+
+SOCKETSERVER_DECL EventLoop::EventLoop(asio::io_context& io) : io_(io), epoll_(io), sweep_timer_(io) {
+  const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) throw_errno("epoll_create1");
+  epoll_.assign(fd);
+}
+
+SOCKETSERVER_DECL EventLoop::~EventLoop() {
+  for (char* buffer : free_buffers_) delete[] buffer;
+}
+
+SOCKETSERVER_DECL void EventLoop::start(Clock::duration sweep_interval) {
+  arm();
+  sweep_interval_ = sweep_interval;
+  if (sweep_interval_ > Clock::duration::zero()) schedule_sweep();
+}
+
+SOCKETSERVER_DECL char* EventLoop::acquire_buffer() {
+  if (free_buffers_.empty()) return new char[buffer_size];
+  char* buffer = free_buffers_.back();
+  free_buffers_.pop_back();
+  return buffer;
+}
+
+SOCKETSERVER_DECL void EventLoop::release_buffer(char* buffer) noexcept {
+  if (buffer == nullptr) return;
+  // A few stay for reuse; more only appear when many handlers hold one across a wait.
+  if (free_buffers_.size() < max_free_buffers) {
+    free_buffers_.push_back(buffer);
+  } else {
+    delete[] buffer;
+  }
+}
+
+SOCKETSERVER_DECL std::uint64_t EventLoop::add(int fd, Connection& connection) {
+  std::uint32_t index;
+  if (free_entries_.empty()) {
+    index = static_cast<std::uint32_t>(entries_.size());
+    entries_.emplace_back();
+  } else {
+    index = free_entries_.back();
+    free_entries_.pop_back();
+  }
+  Entry& entry = entries_[index];
+  entry.connection = &connection;
+  const std::uint64_t key = (std::uint64_t{entry.generation} << 32) | index;
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  event.data.u64 = key;
+  if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd, &event) < 0) {
+    const int error = errno;
+    remove(key);
+    throw_errno("epoll_ctl", error);
+  }
+  return key;
+}
+
+SOCKETSERVER_DECL void EventLoop::remove(std::uint64_t key) noexcept {
+  const auto index = static_cast<std::uint32_t>(key);
+  Entry& entry = entries_[index];
+  entry.connection = nullptr;
+  ++entry.generation;
+  free_entries_.push_back(index);
+}
+
+SOCKETSERVER_DECL void EventLoop::arm() {
+  epoll_.async_wait(Descriptor::wait_read, [this](std::error_code ec) {
+    if (!ec) run_ready();
+  });
+}
+
+SOCKETSERVER_DECL void EventLoop::schedule_sweep() {
+  sweep_timer_.expires_after(sweep_interval_);
+  sweep_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    sweep();
+    schedule_sweep();
+  });
+}
+
+SOCKETSERVER_DECL void Connection::abort() {
+  aborted_ = true;
+  EventLoop& loop = loop_;
+  const std::uint64_t key = key_;
+  slots_[0].waiter.complete();
+  if (loop.find(key) != nullptr) slots_[1].waiter.complete();  // if still there
+}
+
+SOCKETSERVER_DECL void Connection::ready(Direction direction, std::uint64_t key) {
+  EventLoop& loop = loop_;
+  for (Slot& slot : slots_) {
+    if (slot.waiter && slot.direction == direction) {
+      slot.waiter.complete();  // may end the connection
+      if (loop.find(key) != this) return;
+    }
+  }
+}
+
+SOCKETSERVER_DECL void EventLoop::run_ready() {
   for (int round = 0; round < max_rounds; ++round) {
     const int n = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(events_.size()), 0);
     for (int i = 0; i < n; ++i) {
@@ -326,7 +362,7 @@ inline void EventLoop::run_ready() {
   asio::post(io_, [this] { run_ready(); });
 }
 
-inline void EventLoop::sweep() {
+SOCKETSERVER_DECL void EventLoop::sweep() {
   const Clock::time_point now = Clock::now();
   // By index, looking each connection up again: a resumed handler may end its connection or
   // start others.
@@ -345,7 +381,7 @@ inline void EventLoop::sweep() {
   }
 }
 
-inline void EventLoop::abort_all() {
+SOCKETSERVER_DECL void EventLoop::abort_all() {
   aborting_ = true;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     if (Connection* connection = entries_[i].connection) connection->abort();
@@ -353,5 +389,6 @@ inline void EventLoop::abort_all() {
 }
 
 }  // namespace socketserver::detail
+#endif
 
 #endif  // SOCKETSERVER_ASYNC_DETAIL_EVENT_LOOP_HPP
