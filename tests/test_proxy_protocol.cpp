@@ -239,6 +239,13 @@ TEMPLATE_TEST_CASE("max_connections_per_ip counts the proxied clients, not the p
   same_client.send("PROXY TCP4 192.0.2.1 198.51.100.1 1001 443\r\nthree\n");
   CHECK(closed_unanswered(same_client));
   CHECK(p.log.contains(socketserver::LogCategory::security, "refused connection from 192.0.2.1:1001"));
+  // Refused as the same client connecting directly would be: not accepted, no access line.
+  REQUIRE(test::eventually([&] { return p.server.stats().refused == 1; }));
+  first.close();
+  other_client.close();
+  REQUIRE(test::eventually([&] { return p.server.stats().active == 0; }));
+  CHECK(p.server.stats().accepted == 2);
+  CHECK_FALSE(p.log.contains(socketserver::LogCategory::access, "192.0.2.1:1001"));
 }
 
 TEST_CASE("a Unix stream server trusts its peers when told to", "[proxy][unix]") {
@@ -293,6 +300,10 @@ TEMPLATE_TEST_CASE("the access list refuses denied peers right after accept, and
   now_allowed.send("me now\n");
   CHECK(now_allowed.recv_line().ends_with(" v0 - me now\n"));
   CHECK(l.server.access_list().denied() == std::vector<std::string>{"127.0.0.4"});
+  // A FIN, whatever copies of the sockets a forked child holds: the drain then has nothing to
+  // wait for.
+  allowed.shutdown_write();
+  now_allowed.shutdown_write();
 }
 
 TEST_CASE("with PROXY on, the access list still judges the real peer", "[access_list][proxy]") {

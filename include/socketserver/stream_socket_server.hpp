@@ -187,7 +187,8 @@ class StreamSocketServer : public BaseServer {
 
   // When the connection's PROXY header has been read: the client it names becomes the
   // handler's `client`, and the connection's for the per-IP limit, the logs and stats. False
-  // when that client is over max_connections_per_ip (the connection is then refused, logged).
+  // when that client is over max_connections_per_ip: the connection is then refused (counted in
+  // stats().refused, not accepted; no access line) and logged.
   bool proxy_header_read(RequestType& request, const ProxyStream& proxy, Address& client) {
     const ProxyHeader& header = proxy.header();
     const bool local = header.command() == ProxyHeader::Command::local;
@@ -204,7 +205,7 @@ class StreamSocketServer : public BaseServer {
     detail::ConnectionRecord* record = detail::RequestAccess::record(request);
     if (record == nullptr || tracker().admit_client(*record, client, std::make_unique<ProxyHeader>(header)))
       return true;
-    tracker().count_refused();
+    tracker().withdraw(*record);  // refused, as the same client connecting directly would be
     logger.log(LogLevel::warning, LogCategory::security,
                "refused connection from {}: max_connections_per_ip ({}) reached for its address", client,
                limits.max_connections_per_ip);

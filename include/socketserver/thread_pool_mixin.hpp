@@ -68,7 +68,7 @@ class ThreadPoolMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-cla
       ++refused_;
       lock.unlock();
       if (auto record = detail::RequestAccess::take_record(request)) {
-        this->tracker().withdraw(std::move(record));
+        this->tracker().withdraw(*record);
       } else {
         this->tracker().count_refused();
       }

@@ -115,7 +115,7 @@ class ConnectionRecord {
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
   std::atomic<bool> cut_{false};      // the tracker shut it down when the drain ran out of time
   bool handed_off_ = false;           // served by a forked child, which logs it
-  bool withdrawn_ = false;            // refused after admission (a full pool): not counted as accepted
+  bool withdrawn_ = false;            // refused after admission (withdraw()): not counted as accepted
   bool per_ip_counted_ = false;       // counted against max_connections_per_ip under peer_'s host
   bool expects_proxy_header_ = false;
   std::atomic<bool> idle_{false};
@@ -190,9 +190,10 @@ class ConnectionTracker {
   // write fails with EPIPE. Returns how many there were; each is counted as cut when it closes.
   std::size_t cut_all();
 
-  // Takes back the admission of a connection refused after all (a full pool): it counts as
-  // refused, not accepted, and writes no access line.
-  void withdraw(std::unique_ptr<ConnectionRecord> record);
+  // Takes back the admission of a connection refused after all (a full pool, a proxied client
+  // over max_connections_per_ip): it counts as refused, not accepted, and writes no access line
+  // when its record goes.
+  void withdraw(ConnectionRecord& record);
 
   // A forking server's parent hands the connection to a child: it closes its copy of the
   // descriptor, and the child, which knows the bytes and the reason, writes the access line.
@@ -395,10 +396,10 @@ SOCKETSERVER_DECL std::size_t ConnectionTracker::cut_all() {
   return count;
 }
 
-SOCKETSERVER_DECL void ConnectionTracker::withdraw(std::unique_ptr<ConnectionRecord> record) {
+SOCKETSERVER_DECL void ConnectionTracker::withdraw(ConnectionRecord& record) {
   {
     std::lock_guard lock(mutex_);
-    record->withdrawn_ = true;
+    record.withdrawn_ = true;
   }
   accepted_.fetch_sub(1, std::memory_order_relaxed);
   count_refused();
