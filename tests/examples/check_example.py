@@ -16,6 +16,9 @@ import sys
 import time
 
 TIMEOUT = 10
+# Exiting takes longer under a sanitizer on a loaded machine (ThreadSanitizer's exit in a
+# forking server took more than 10 s once in CI); what is checked is that it exits, with 0.
+EXIT_TIMEOUT = 30
 SERVER_OPTIONS = []  # from the command line
 
 
@@ -49,14 +52,15 @@ def nc_client(nc, port, payload):
 
 
 def stop(proc, sig):
-    """Sends `sig` (None: none) and expects exit status 0 within TIMEOUT."""
+    """Sends `sig` (None: none) and expects exit status 0 within EXIT_TIMEOUT."""
     if sig is not None:
         proc.send_signal(sig)
     try:
-        status = proc.wait(timeout=TIMEOUT)
+        status = proc.wait(timeout=EXIT_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
-        sys.exit(f"server did not exit within {TIMEOUT}s of {sig}")
+        out, err = proc.communicate(timeout=TIMEOUT)
+        sys.exit(f"server did not exit within {EXIT_TIMEOUT}s of {sig}; it printed {out[-500:]!r}, {err[-2000:]!r}")
     if status != 0:
         sys.exit(f"server exited with {status} after {sig}: {proc.stderr.read()!r}")
 
