@@ -40,42 +40,16 @@
 #include <socketserver/io/framing.hpp>
 #include <socketserver/io/memory_stream.hpp>
 
+#include "chunked_stream.hpp"
+
 namespace {
 
 using socketserver::BufferedReader;
 using socketserver::errc;
 using socketserver::LengthPrefix;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-// Hands out `data` a few bytes at a time, the sizes cycling through `chunks`.
-class ChunkedStream final : public socketserver::ByteStream {
- public:
-  ChunkedStream(std::string_view data, std::span<const std::uint8_t> chunks) : data_(data), chunks_(chunks) {}
-
-  std::size_t read_some(std::span<char> buffer) override {
-    check(!buffer.empty());  // a stream answers an empty read with 0, which reads as the end
-    const std::uint8_t chunk = chunks_[next_++ % chunks_.size()];
-    std::size_t n = std::min(buffer.size(), data_.size() - fed_);
-    if (chunk != 0) n = std::min<std::size_t>(n, chunk);
-    if (n != 0) std::memcpy(buffer.data(), data_.data() + fed_, n);
-    std::memset(buffer.data() + n, 0xFF, std::min<std::size_t>(buffer.size() - n, 16));  // not the stream's
-    fed_ += n;
-    return n;
-  }
-  std::size_t write_some(std::span<const char> data) override { return data.size(); }
-  void shutdown_write() noexcept override {}
-  void close() noexcept override {}
-  int native_handle() const noexcept override { return -1; }
-
- private:
-  std::string_view data_;
-  std::span<const std::uint8_t> chunks_;
-  std::size_t next_ = 0;
-  std::size_t fed_ = 0;
-};
+using fuzz::check;
+using fuzz::ChunkedStream;
 
 // |adjustment|, also for the most negative value.
 std::uint64_t magnitude(std::int64_t adjustment) { return std::uint64_t{0} - static_cast<std::uint64_t>(adjustment); }
@@ -136,7 +110,7 @@ constexpr std::size_t max_frames = 32;  // each costs a microsecond or so: runs 
 // bodies.
 std::vector<std::string> read_frames(const LengthPrefix& prefix, std::string_view bytes,
                                      std::span<const std::uint8_t> chunks) {
-  ChunkedStream stream(bytes, chunks);
+  ChunkedStream stream(bytes, chunks, 1, '\xFF');
   BufferedReader reader(stream);
   std::vector<std::string> bodies;
   std::string rebuilt;  // the length fields and bodies read, end to end
@@ -188,7 +162,7 @@ void round_trip(const LengthPrefix& prefix, const std::vector<std::string>& bodi
   writer.flush();
   check(memory.output() == wire);
 
-  ChunkedStream stream(wire, chunks);
+  ChunkedStream stream(wire, chunks, 1, '\xFF');
   BufferedReader reader(stream);
   for (const std::string_view body : written) check(socketserver::read_frame(reader, prefix) == body);
   check(!socketserver::read_frame(reader, prefix));

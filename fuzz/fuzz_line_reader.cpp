@@ -37,46 +37,15 @@
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/byte_stream.hpp>
 
+#include "chunked_stream.hpp"
+
 namespace {
 
 using socketserver::BufferedReader;
 using socketserver::errc;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-// Hands out `data` a few bytes at a time, the sizes cycling through `chunks` (times `scale`).
-class ChunkedStream final : public socketserver::ByteStream {
- public:
-  ChunkedStream(std::string_view data, std::span<const std::uint8_t> chunks, std::size_t scale)
-      : data_(data), chunks_(chunks), scale_(scale) {}
-
-  std::size_t read_some(std::span<char> buffer) override {
-    check(!buffer.empty());  // a stream answers an empty read with 0, which reads as the end
-    const std::uint8_t chunk = chunks_[next_++ % chunks_.size()];
-    std::size_t n = std::min(buffer.size(), data_.size() - fed_);
-    if (chunk != 0) n = std::min(n, chunk * scale_);
-    if (n != 0) std::memcpy(buffer.data(), data_.data() + fed_, n);
-    // The bytes past the count are not the stream's: a newline there must end no line.
-    std::memset(buffer.data() + n, '\n', std::min<std::size_t>(buffer.size() - n, 16));
-    fed_ += n;
-    return n;
-  }
-  std::size_t write_some(std::span<const char> data) override { return data.size(); }
-  void shutdown_write() noexcept override {}
-  void close() noexcept override {}
-  int native_handle() const noexcept override { return -1; }
-
-  std::size_t fed() const noexcept { return fed_; }
-
- private:
-  std::string_view data_;
-  std::span<const std::uint8_t> chunks_;
-  std::size_t scale_;
-  std::size_t next_ = 0;
-  std::size_t fed_ = 0;
-};
+using fuzz::check;
+using fuzz::ChunkedStream;
 
 // What an operation returns (std::nullopt: the end of the stream), or the error it throws.
 struct Outcome {
@@ -116,7 +85,7 @@ std::size_t argument(std::uint8_t op) {
 class Run {
  public:
   Run(std::string_view bytes, std::span<const std::uint8_t> chunks, std::size_t scale, std::string_view delimiter)
-      : bytes_(bytes), stream_(bytes, chunks, scale), reader_(stream_), delimiter_(delimiter) {}
+      : bytes_(bytes), stream_(bytes, chunks, scale, '\n'), reader_(stream_), delimiter_(delimiter) {}
 
   BufferedReader& reader() { return reader_; }
 
