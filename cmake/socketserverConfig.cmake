@@ -8,6 +8,7 @@ list(PREPEND CMAKE_MODULE_PATH "${CMAKE_CURRENT_LIST_DIR}")
 find_dependency(Threads)
 find_dependency(fmt 9)
 find_dependency(Asio 1.22)
+find_dependency(OpenSSL 3)
 list(POP_FRONT CMAKE_MODULE_PATH)
 
 include("${CMAKE_CURRENT_LIST_DIR}/socketserverTargets.cmake")

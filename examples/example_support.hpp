@@ -1,6 +1,6 @@
 // What the examples share: the command line (--host, --port, --concurrency, --threads, the
-// limits, the PROXY protocol, the access list, the log level, --help), serving until a signal,
-// and upper-casing.
+// limits, the PROXY protocol, the access list, TLS, the log level, --help), serving until a
+// signal (and reloading the TLS certificate on SIGHUP), and upper-casing.
 #ifndef SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 #define SOCKETSERVER_EXAMPLES_EXAMPLE_SUPPORT_HPP
 
@@ -9,17 +9,25 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <csignal>
 #include <cstdlib>
+#include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
 
+#include <asio/signal_set.hpp>
 #include <fmt/format.h>
 #include <socketserver/access_list.hpp>
 #include <socketserver/base_server.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/shutdown_on_signals.hpp>
+#include <socketserver/tls_context.hpp>
 
 namespace examples {
 
@@ -41,6 +49,12 @@ struct Options {
   std::vector<std::string> allow;
   std::vector<std::string> deny;
   std::optional<socketserver::LogLevel> log_level;
+  // TLS: on when a certificate is given.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  socketserver::ClientAuth tls_client_auth = socketserver::ClientAuth::none;
+  std::optional<double> handshake_timeout;
 };
 
 // The level a --log-level name stands for.
@@ -65,7 +79,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     fmt::print(out,
                "usage: {} [--host HOST] [--port PORT]{} [--idle-timeout SECONDS] [--max-connections N]\n"
                "       [--max-line BYTES] [--proxy-protocol CIDR]... [--allow CIDR]... [--deny CIDR]...\n"
-               "       [--log-level LEVEL]\n\n{}\n\n",
+               "       [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth MODE]\n"
+               "       [--handshake-timeout SECONDS]] [--log-level LEVEL]\n\n{}\n\n",
                name, concurrency_options ? " [--concurrency MODE] [--threads N]" : "", what);
     fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
     fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
@@ -87,6 +102,14 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     fmt::print(out, "  --allow CIDR        serve only peers in these networks; repeatable\n");
     fmt::print(out, "  --deny CIDR         refuse peers in these networks; repeatable (the longest\n");
     fmt::print(out, "                      matching prefix of --allow and --deny decides)\n");
+    const socketserver::TlsSettings tls;
+    fmt::print(out, "  --tls-cert FILE     serve TLS with this certificate chain (PEM); SIGHUP reloads it\n");
+    fmt::print(out, "  --tls-key FILE      the certificate's private key (PEM)\n");
+    fmt::print(out, "  --tls-ca FILE       CA certificates (PEM) that client certificates must verify against\n");
+    fmt::print(out, "  --tls-client-auth MODE  none (default), optional or required: ask clients for a\n");
+    fmt::print(out, "                      certificate (mutual TLS; needs --tls-ca)\n");
+    fmt::print(out, "  --handshake-timeout SECONDS  longest TLS handshake, from accept (default {} s)\n",
+               tls.handshake_timeout.count());
     fmt::print(out, "  --log-level LEVEL   debug, info (an access line per connection), warning\n");
     fmt::print(out, "                      (the default), error or off; lines go to stderr\n");
     fmt::print(out, "  --help              show this help\n");
@@ -105,7 +128,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
     const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
                        arg == "--max-line" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
-                       arg == "--log-level" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+                       arg == "--log-level" || arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-ca" ||
+                       arg == "--tls-client-auth" || arg == "--handshake-timeout" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {
@@ -126,6 +150,24 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       options.allow.emplace_back(value);
     } else if (arg == "--deny") {
       options.deny.emplace_back(value);
+    } else if (arg == "--tls-cert") {
+      options.tls_cert = value;
+    } else if (arg == "--tls-key") {
+      options.tls_key = value;
+    } else if (arg == "--tls-ca") {
+      options.tls_ca = value;
+    } else if (arg == "--tls-client-auth") {
+      if (value == "none") {
+        options.tls_client_auth = socketserver::ClientAuth::none;
+      } else if (value == "optional") {
+        options.tls_client_auth = socketserver::ClientAuth::optional;
+      } else if (value == "required") {
+        options.tls_client_auth = socketserver::ClientAuth::required;
+      } else {
+        bad("unknown client auth mode", value);
+      }
+    } else if (arg == "--handshake-timeout") {
+      number(value, options.handshake_timeout.emplace());
     } else if (arg == "--log-level") {
       options.log_level = log_level_named(value);
       if (!options.log_level) bad("unknown log level", value);
@@ -136,7 +178,20 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       options.concurrency = static_cast<Concurrency>(mode);
     }
   }
+  if (options.tls_cert.empty() != options.tls_key.empty()) bad("--tls-cert and --tls-key go together", name);
   return options;
+}
+
+// The TLS context the flags describe, or null without --tls-cert. Throws what TlsContext does.
+inline std::shared_ptr<socketserver::TlsContext> tls_context(const Options& options) {
+  if (options.tls_cert.empty()) return nullptr;
+  socketserver::TlsSettings tls;
+  tls.cert_file = options.tls_cert;
+  tls.key_file = options.tls_key;
+  tls.ca_file = options.tls_ca;
+  tls.client_auth = options.tls_client_auth;
+  if (options.handshake_timeout) tls.handshake_timeout = socketserver::Seconds(*options.handshake_timeout);
+  return std::make_shared<socketserver::TlsContext>(std::move(tls));
 }
 
 // ASCII upper-casing, written so that the compiler vectorises it.
@@ -146,7 +201,8 @@ void to_upper(Text& text) {
 }
 
 // Serves until SIGINT or SIGTERM, then closes the server, which lets connected clients finish
-// (for the limits' drain_timeout). A second signal ends the process at once.
+// (for the limits' drain_timeout). A second signal ends the process at once. SIGHUP reloads
+// the TLS certificate and key (the old ones stay on failure).
 template <class Server>
 int serve(Server& server, const Options& options, std::string_view name) {
   if (options.idle_timeout) server.limits.idle_timeout = socketserver::Seconds(*options.idle_timeout);
@@ -157,12 +213,32 @@ int serve(Server& server, const Options& options, std::string_view name) {
   if (!options.proxies.empty()) server.proxy_protocol.trusted = socketserver::AccessList(options.proxies);
   if (!options.allow.empty() || !options.deny.empty())
     server.set_access_list(socketserver::AccessList(options.allow, options.deny));
+  if constexpr (requires { server.tls; }) server.tls = tls_context(options);
+  asio::signal_set hangup(server.get_executor(), SIGHUP);
+  const std::function<void()> reload_on_hangup = [&] {
+    hangup.async_wait([&](std::error_code ec, int) {
+      if (ec) return;
+      if constexpr (requires { server.tls; }) {
+        if (server.tls) {
+          try {
+            server.tls->reload();
+            fmt::print("{}: TLS certificate reloaded\n", name);
+          } catch (const std::exception& e) {
+            fmt::print(stderr, "{}: TLS reload failed, the old certificate stays: {}\n", name, e.what());
+          }
+          std::fflush(stdout);
+        }
+      }
+      reload_on_hangup();
+    });
+  };
+  reload_on_hangup();
   socketserver::ShutdownOnSignals stop(server);
   stop.on_signal = [name](int) {
     fmt::print("{}: shutting down; a second signal stops at once\n", name);
     std::fflush(stdout);
   };
-  fmt::print("{} listening on {}\n", name, server.server_address());
+  fmt::print("{} listening on {}{}\n", name, server.server_address(), options.tls_cert.empty() ? "" : " (TLS)");
   std::fflush(stdout);
   server.serve_forever();
   server.server_close();

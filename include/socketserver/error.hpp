@@ -37,6 +37,14 @@ enum class errc {
   proxy_header_too_large,
   /// No complete PROXY protocol header within ProxyProtocol::header_timeout.
   proxy_header_timeout,
+  /// The TLS handshake did not end within TlsSettings::handshake_timeout of the connection.
+  handshake_timeout,
+  /// The TLS handshake failed (not TLS, no shared version or cipher, a bad certificate, ...).
+  tls_handshake_failed,
+  /// The TLS ClientHello was larger than TlsSettings::max_client_hello.
+  client_hello_too_large,
+  /// A TLS error after the handshake (a record that does not authenticate, a fatal alert).
+  tls_error,
 };
 
 namespace detail {
@@ -67,6 +75,14 @@ class ErrorCategory final : public std::error_category {
         return "PROXY protocol header too large";
       case errc::proxy_header_timeout:
         return "no PROXY protocol header within its timeout";
+      case errc::handshake_timeout:
+        return "no TLS handshake within its timeout";
+      case errc::tls_handshake_failed:
+        return "TLS handshake failed";
+      case errc::client_hello_too_large:
+        return "TLS ClientHello too large";
+      case errc::tls_error:
+        return "TLS error";
     }
     return "unknown socketserver error";
   }

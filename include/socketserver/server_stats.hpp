@@ -40,6 +40,28 @@ struct ServerStats {
   };
   Proxy proxy;
 
+  /// TLS handshakes while server.tls is set: those done, and those that failed by reason. A
+  /// failed one is also counted among timed_out, limit_exceeded or errors by its close reason.
+  /// Reloads are the context's own count (TlsContext::reloads()).
+  struct Tls {
+    std::uint64_t handshakes = 0;              ///< done
+    std::uint64_t resumed = 0;                 ///< of those, resumed (a ticket or the session cache)
+    std::uint64_t eof_before_hello = 0;        ///< closed before a byte: scanners, health probes
+    std::uint64_t not_tls = 0;                 ///< plaintext or HTTP sent to the TLS port
+    std::uint64_t protocol_version = 0;        ///< no version in common (TLS 1.1 or older)
+    std::uint64_t no_shared_cipher = 0;        ///< no cipher suite, group or signature in common
+    std::uint64_t bad_certificate = 0;         ///< a client certificate missing or failing, or ours refused
+    std::uint64_t client_hello_too_large = 0;  ///< over TlsSettings::max_client_hello
+    std::uint64_t timed_out = 0;               ///< not done within TlsSettings::handshake_timeout
+    std::uint64_t other = 0;                   ///< any other failure
+    /// All the failures.
+    std::uint64_t failed() const noexcept {
+      return eof_before_hello + not_tls + protocol_version + no_shared_cipher + bad_certificate +
+             client_hello_too_large + timed_out + other;
+    }
+  };
+  Tls tls;
+
   /// Upper bounds, in seconds, of the buckets of `durations`; the last bucket has none.
   static constexpr std::array<double, 7> duration_bounds{0.0001, 0.001, 0.01, 0.1, 1, 10, 100};
   /// How long connections lived, accept to close: durations[i] counts those of at most

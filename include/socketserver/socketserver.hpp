@@ -24,6 +24,7 @@
 #include <socketserver/io/proxy_stream.hpp>
 #include <socketserver/io/socket_stream.hpp>
 #include <socketserver/io/stream_layer.hpp>
+#include <socketserver/io/tls_stream.hpp>
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/proxy_header.hpp>
@@ -40,6 +41,7 @@
 #include <socketserver/thread_pool_mixin.hpp>
 #include <socketserver/threading_mixin.hpp>
 #include <socketserver/threading_servers.hpp>
+#include <socketserver/tls_context.hpp>
 #include <socketserver/udp_server.hpp>
 #include <socketserver/unix_datagram_server.hpp>
 #include <socketserver/unix_stream_server.hpp>

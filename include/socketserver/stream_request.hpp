@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/tls_stream.hpp>
 #include <socketserver/proxy_header.hpp>
 #include <socketserver/request.hpp>
 
@@ -19,7 +20,7 @@ struct StreamRequestAccess;
 }
 
 /// What the requests of stream servers share, blocking or not: the connection, as the stack of
-/// streams its server put on the socket, and what a PROXY header said about it.
+/// streams its server put on the socket, what a PROXY header said about it, and its TLS layer.
 ///
 /// Ownership: the request owns the connection and closes it when it is closed or destroyed.
 class BasicStreamRequest : public Request {
@@ -47,11 +48,21 @@ class BasicStreamRequest : public Request {
     return record != nullptr ? record->proxy_header() : nullptr;
   }
 
+  /// The connection's TLS layer (server.tls): the protocol, the cipher, ALPN, SNI, resumption
+  /// and the client's certificate. Null on a plain connection.
+  const TlsStream* tls() const noexcept { return tls_; }
+
  protected:
   BasicStreamRequest() = default;
   explicit BasicStreamRequest(std::unique_ptr<ByteStream> stream) noexcept : stream_(std::move(stream)) {}
-  BasicStreamRequest(BasicStreamRequest&&) noexcept = default;
-  BasicStreamRequest& operator=(BasicStreamRequest&&) noexcept = default;
+  BasicStreamRequest(BasicStreamRequest&& other) noexcept
+      : Request(std::move(other)), stream_(std::move(other.stream_)), tls_(std::exchange(other.tls_, nullptr)) {}
+  BasicStreamRequest& operator=(BasicStreamRequest&& other) noexcept {
+    Request::operator=(std::move(other));
+    stream_ = std::move(other.stream_);
+    tls_ = std::exchange(other.tls_, nullptr);
+    return *this;
+  }
 
   bool empty() const noexcept override { return stream_ == nullptr; }
 
@@ -64,6 +75,7 @@ class BasicStreamRequest : public Request {
   friend struct detail::StreamRequestAccess;
 
   std::unique_ptr<ByteStream> stream_;  // the top of the connection's streams
+  TlsStream* tls_ = nullptr;            // one of them, when the connection is TLS
 };
 
 /// The request of a blocking stream server (TCPServer, UnixStreamServer and their mixins): a
@@ -93,6 +105,7 @@ namespace detail {
 struct StreamRequestAccess {
   static std::unique_ptr<ByteStream>& stream(BasicStreamRequest& request) noexcept { return request.stream_; }
   static ByteStream* top(const BasicStreamRequest& request) noexcept { return request.stream_.get(); }
+  static TlsStream*& tls(BasicStreamRequest& request) noexcept { return request.tls_; }
 };
 }  // namespace detail
 

@@ -41,8 +41,9 @@ class BasicStreamServer : public StreamSocketServer<Protocol, StreamRequest> {
   void finish_request(Request& request, const Address& client_address) override {
     auto& connection = static_cast<StreamRequest&>(request);
     Address client = client_address;
-    if (!open_connection(connection, client)) return;
+    if (this->opens_layers(connection) && !open_connection(connection, client)) return;
     detail::run_handler<Handler>(connection, client, this);
+    if (connection.tls() != nullptr || !this->layers.empty()) close_connection(connection, client);
   }
 
  private:
@@ -57,9 +58,29 @@ class BasicStreamServer : public StreamSocketServer<Protocol, StreamRequest> {
       }
       if (!this->proxy_header_read(request, *proxy, client)) return false;
     }
+    if (TlsStream* tls = detail::StreamRequestAccess::tls(request)) {
+      try {
+        if (!tls->handshake(this->tls_deadline(request)))
+          throw std::logic_error("the TLS handshake waits on a blocking stream");
+      } catch (const std::system_error&) {
+        this->tls_handshake_failed(request, client);
+        return false;
+      }
+      this->tls_handshake_done(request, client);
+    }
     if (!this->layers.empty() && !request.stream().handshake(this->layers_deadline()))
       throw std::logic_error("a layer's handshake waits on a blocking stream");
     return true;
+  }
+
+  // The layers' closing exchange after the handler returned (TLS's close_notify, bounded by
+  // its close_notify_timeout); its failures do not matter any more.
+  void close_connection(StreamRequest& request, const Address& client) noexcept {
+    try {
+      this->note_truncation(request, client);
+      request.stream().close_handshake(this->close_deadline(request));
+    } catch (...) {
+    }
   }
 };
 

@@ -24,9 +24,11 @@
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/proxy_stream.hpp>
 #include <socketserver/io/socket_stream.hpp>
+#include <socketserver/io/tls_stream.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/proxy_header.hpp>
 #include <socketserver/stream_request.hpp>
+#include <socketserver/tls_context.hpp>
 
 namespace socketserver {
 
@@ -91,6 +93,15 @@ class StreamSocketServer : public BaseServer {
   /// connection's own thread (or event loop), and their handshake() runs there before the
   /// handler, within limits.first_byte_timeout. Set before serving.
   std::vector<Layer> layers;
+
+  /// TLS on every connection when set (docs/tls.md): a TlsStream goes on each one, above the
+  /// PROXY layer and under `layers`, and its handshake runs on the connection's own thread (or
+  /// event loop) within the context's handshake_timeout of the accept; the handler sees
+  /// plaintext and reads the session from request->tls(). A failed handshake is counted in
+  /// stats().tls by reason and logged (at info for a connection that sent nothing), and the
+  /// handler never starts. Set before serving; tls->reload() swaps the certificate while
+  /// serving.
+  std::shared_ptr<TlsContext> tls;
 
   /// Binds the socket and records the bound address in server_address(). May be overridden.
   virtual void server_bind() {
@@ -168,7 +179,8 @@ class StreamSocketServer : public BaseServer {
   }
 
   // On the connection's thread, before its handler: puts the PROXY protocol's layer (for a
-  // trusted proxy) and the server's layers on the connection. Returns the PROXY layer, or null.
+  // trusted proxy), the TLS layer (server.tls) and the server's layers on the connection.
+  // Returns the PROXY layer, or null; the TLS one is the request's tls().
   ProxyStream* open_layers(RequestType& request) {
     std::unique_ptr<ByteStream>& top = detail::StreamRequestAccess::stream(request);
     ProxyStream* proxy = nullptr;
@@ -178,11 +190,69 @@ class StreamSocketServer : public BaseServer {
       proxy = layer.get();
       top = std::move(layer);
     }
+    if (tls) {
+      auto layer = std::make_unique<TlsStream>(std::move(top), *tls);
+      detail::StreamRequestAccess::tls(request) = layer.get();
+      top = std::move(layer);
+    }
     for (const Layer& make : layers) {
       top = make(std::move(top));
       if (!top) throw std::logic_error("a layer made no stream");
     }
     return proxy;
+  }
+
+  // Whether a connection gets layers with a handshake to run.
+  bool opens_layers(const RequestType& request) const noexcept {
+    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+    return !layers.empty() || tls || (record != nullptr && record->expects_proxy_header());
+  }
+
+  // The TLS handshake's deadline: handshake_timeout after the accept.
+  detail::Clock::time_point tls_deadline(const RequestType& request) const {
+    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
+    const detail::Clock::time_point accepted = record != nullptr ? record->accepted() : detail::Clock::now();
+    const TlsStream* layer = request.tls();
+    return accepted + detail::to_duration(layer->handshake_timeout());
+  }
+
+  // After the TLS handshake: counted, and logged at debug.
+  void tls_handshake_done(const RequestType& request, const Address& client) {
+    const TlsStream& layer = *request.tls();
+    tracker().count_tls(TlsFailure::none);
+    if (layer.resumed()) tracker().count_tls_resumed();
+    logger.log(LogLevel::debug, LogCategory::security, "TLS from {}: {} {}{}", client, layer.protocol(),
+               layer.cipher(), layer.resumed() ? " (resumed)" : "");
+  }
+
+  // A TLS handshake that failed (the exception being handled): the close reason, counted by
+  // why, and one log line (info for a connection that sent nothing, a scanner or a probe) in
+  // place of handle_error()'s.
+  void tls_handshake_failed(RequestType& request, const Address& client) {
+    detail::RequestAccess::note_current_exception(request);
+    const TlsFailure why = request.tls()->failure();
+    tracker().count_tls(why == TlsFailure::none ? TlsFailure::other : why);
+    const std::string message = detail::current_exception_message();
+    if (why == TlsFailure::eof_before_hello) {
+      logger.log(LogLevel::info, LogCategory::security, "TLS from {}: closed before its ClientHello", client);
+    } else {
+      logger.log(LogLevel::warning, LogCategory::security, "TLS handshake from {} failed: {}", client, message);
+    }
+  }
+
+  // Before shutdown_request() after a handler returned: the layers' closing exchange (TLS's
+  // close_notify), within close_notify_timeout, and a line for a TLS peer that had closed
+  // without close_notify between requests. Blocking; the async server runs its own loop.
+  detail::Clock::time_point close_deadline(const RequestType& request) const {
+    const TlsStream* layer = request.tls();
+    const Seconds wait = layer != nullptr ? layer->close_notify_timeout() : Seconds(0);
+    return detail::Clock::now() + detail::to_duration(wait);
+  }
+  void note_truncation(const RequestType& request, const Address& client) {
+    const TlsStream* layer = request.tls();
+    if (layer != nullptr && layer->truncated())
+      logger.log(LogLevel::info, LogCategory::security, "TLS from {}: closed without close_notify, between requests",
+                 client);
   }
 
   // When the connection's PROXY header has been read: the client it names becomes the

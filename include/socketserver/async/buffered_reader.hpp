@@ -310,6 +310,8 @@ SOCKETSERVER_DECL AsyncBufferedReader::Filled AsyncBufferedReader::try_fill() {
     end_ += n;
     if (detail::ConnectionRecord* record = c.record()) record->count_in(n);
     return Filled::more;
+  } else if (buffered() != 0 && c.stream().truncated()) {
+    throw std::system_error(errc::truncated_frame, "read: the peer closed inside a request, without close_notify");
   }
   eof_ = true;
   return Filled::end;

@@ -244,7 +244,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
     std::optional<Session> session;
     std::exception_ptr error = start_session(session, loop, request, client_address);
     bool opened = !error;
-    if (opened && opens_layers(request)) {
+    if (opened && this->opens_layers(request)) {
       try {
         opened = co_await open_connection(*session, request);
       } catch (...) {
@@ -264,6 +264,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
       } catch (...) {
         if (!error) error = std::current_exception();
       }
+      if (!error && (request.tls() != nullptr || !this->layers.empty())) co_await close_connection(*session, request);
     }
     end_session(session, request, client_address, error);
   }
@@ -289,11 +290,6 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
     }
   }
 
-  bool opens_layers(const AsyncStreamRequest& request) const noexcept {
-    const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
-    return !this->layers.empty() || (record != nullptr && record->expects_proxy_header());
-  }
-
   // The connection's layers and their handshakes (the PROXY header first), each wait held to
   // its deadline; the reader's side of the connection waits. False when the connection is
   // refused; the handler then never starts.
@@ -315,12 +311,40 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
       }
       if (!this->proxy_header_read(request, *proxy, session.base().client_address)) co_return false;
     }
+    if (TlsStream* tls = detail::StreamRequestAccess::tls(request)) {
+      bool failed = false;
+      try {
+        const detail::Deadline deadline{this->tls_deadline(request), errc::handshake_timeout};
+        while (!tls->handshake(deadline.at)) {
+          co_await connection.wait(Side::reader, tls->blocked_on(), deadline);
+          connection.check(Side::reader);
+        }
+      } catch (const std::system_error&) {
+        this->tls_handshake_failed(request, session.base().client_address);
+        failed = true;
+      }
+      if (failed) co_return false;
+      this->tls_handshake_done(request, session.base().client_address);
+    }
     const detail::Deadline deadline{this->layers_deadline(), errc::first_byte_timeout};
     while (!top.handshake(deadline.at)) {
       co_await connection.wait(Side::reader, top.blocked_on(), deadline);
       connection.check(Side::reader);
     }
     co_return true;
+  }
+
+  // The layers' closing exchange after the handler returned (TLS's close_notify, bounded by its
+  // close_notify_timeout); its failures do not matter any more.
+  asio::awaitable<void> close_connection(Session& session, AsyncStreamRequest& request) {
+    using Side = detail::Connection::Side;
+    try {
+      this->note_truncation(request, session.base().client_address);
+      ByteStream& top = *detail::StreamRequestAccess::top(request);
+      const detail::Deadline deadline{this->close_deadline(request), errc::write_timeout};
+      while (!top.close_handshake(deadline.at)) co_await session.connection.wait(Side::reader, top.blocked_on(), deadline);
+    } catch (...) {
+    }
   }
 
   // handle_error() for what the handler threw, then shutdown_request().

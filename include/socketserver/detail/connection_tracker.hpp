@@ -23,6 +23,7 @@
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/proxy_header.hpp>
+#include <socketserver/tls_context.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/server_stats.hpp>
 
@@ -51,6 +52,9 @@ class ConnectionRecord {
   const Limits& limits() const noexcept;
   // The client: the connection's peer, or the client a PROXY header named.
   const Address& peer() const noexcept { return peer_; }
+
+  // When the connection was accepted.
+  Clock::time_point accepted() const noexcept { return accepted_; }
 
   // The PROXY header the connection began with, if any.
   const ProxyHeader* proxy_header() const noexcept { return proxy_.get(); }
@@ -166,6 +170,11 @@ class ConnectionTracker {
   void count_proxy(ProxyOutcome outcome) noexcept {
     proxy_[static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
   }
+  // A TLS handshake done (TlsFailure::none) or failed, by its reason.
+  void count_tls(TlsFailure outcome) noexcept {
+    tls_[static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_tls_resumed() noexcept { tls_[tls_failure_count].fetch_add(1, std::memory_order_relaxed); }
   void count_accept_error() noexcept { accept_errors_.fetch_add(1, std::memory_order_relaxed); }
 
   bool draining() const noexcept { return draining_.load(); }
@@ -237,6 +246,7 @@ class ConnectionTracker {
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
       accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0};
   std::array<std::atomic<std::uint64_t>, 7> proxy_{};  // by ProxyOutcome
+  std::array<std::atomic<std::uint64_t>, tls_failure_count + 1> tls_{};  // by TlsFailure, then resumed
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
 };
 
@@ -437,6 +447,17 @@ SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
              proxy(ProxyOutcome::timed_out),
              proxy(ProxyOutcome::untrusted_refused),
              proxy(ProxyOutcome::untrusted_direct)};
+  const auto tls = [this](TlsFailure outcome) { return tls_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed); };
+  s.tls.handshakes = tls(TlsFailure::none);
+  s.tls.resumed = tls_[tls_failure_count].load(std::memory_order_relaxed);
+  s.tls.eof_before_hello = tls(TlsFailure::eof_before_hello);
+  s.tls.not_tls = tls(TlsFailure::not_tls);
+  s.tls.protocol_version = tls(TlsFailure::protocol_version);
+  s.tls.no_shared_cipher = tls(TlsFailure::no_shared_cipher);
+  s.tls.bad_certificate = tls(TlsFailure::bad_certificate);
+  s.tls.client_hello_too_large = tls(TlsFailure::client_hello_too_large);
+  s.tls.timed_out = tls(TlsFailure::timed_out);
+  s.tls.other = tls(TlsFailure::other);
   for (std::size_t i = 0; i < s.durations.size(); ++i) s.durations[i] = durations_[i].load(std::memory_order_relaxed);
   return s;
 }
@@ -537,7 +558,7 @@ SOCKETSERVER_DECL std::string ConnectionTracker::close_reason(const ConnectionRe
     if (is_timeout(record.reason_)) {
       timed_out_.fetch_add(1, std::memory_order_relaxed);
     } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large ||
-               record.reason_ == errc::proxy_header_too_large) {
+               record.reason_ == errc::proxy_header_too_large || record.reason_ == errc::client_hello_too_large) {
       limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
     } else {
       errors_.fetch_add(1, std::memory_order_relaxed);

@@ -31,7 +31,8 @@ inline bool is_timeout(const std::error_code& code) noexcept {
   if (code.category() != error_category()) return false;
   const auto value = static_cast<errc>(code.value());
   return value == errc::first_byte_timeout || value == errc::idle_timeout || value == errc::read_timeout ||
-         value == errc::write_timeout || value == errc::connection_timeout || value == errc::proxy_header_timeout;
+         value == errc::write_timeout || value == errc::connection_timeout || value == errc::proxy_header_timeout ||
+         value == errc::handshake_timeout;
 }
 
 }  // namespace socketserver::detail

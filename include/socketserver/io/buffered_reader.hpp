@@ -117,7 +117,10 @@ class BufferedReader {
 
   // One read from the stream; over a server's connection, held to its limits. `partial`: part
   // of what the caller wants has arrived already.
+  // At an end that is truncated() (TLS without close_notify) with part of that read already
+  // there, throws errc::truncated_frame.
   std::size_t read_stream(std::span<char> into, bool partial);
+  std::size_t read_stream_once(std::span<char> into, bool partial);
 
   // The server is draining and nothing of a new request is buffered: what has arrived already
   // is still read, but the reader does not wait for more.
@@ -255,6 +258,13 @@ SOCKETSERVER_DECL std::size_t BufferedReader::line_cap() const noexcept {
 }
 
 SOCKETSERVER_DECL std::size_t BufferedReader::read_stream(std::span<char> into, bool partial) {
+  const std::size_t got = read_stream_once(into, partial);
+  if (got == 0 && partial && stream().truncated())
+    throw std::system_error(errc::truncated_frame, "read: the peer closed inside a request, without close_notify");
+  return got;
+}
+
+SOCKETSERVER_DECL std::size_t BufferedReader::read_stream_once(std::span<char> into, bool partial) {
   if (record_ == nullptr) return checked(stream().read_some(into));
   const auto start = detail::Clock::now();
   const detail::Deadline deadline = record_->read_deadline(start, partial);

@@ -69,6 +69,21 @@ class ByteStream {
     return true;
   }
 
+  /// Runs what the layers exchange to end the connection in order (TLS's close_notify), before
+  /// the server's shutdown_write(); the server calls it when a handler returns, with `deadline`
+  /// its limit (TlsSettings::close_notify_timeout). True once done; a non-blocking stream
+  /// returns false when it must wait for blocked_on() first. A layer ends its own exchange, then
+  /// calls the close_handshake() of the stream below it. Does nothing by default.
+  virtual bool close_handshake(Clock::time_point deadline) {
+    (void)deadline;
+    return true;
+  }
+
+  /// After read_some() returned 0: whether the stream ended without its orderly close (a TLS
+  /// peer that sent no close_notify). The readers then treat an end inside a line or frame as
+  /// errc::truncated_frame. False by default.
+  virtual bool truncated() const noexcept { return false; }
+
   /// Ends the sending direction (TCP FIN), ignoring errors; reading still works.
   virtual void shutdown_write() noexcept = 0;
 

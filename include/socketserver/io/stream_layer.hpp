@@ -44,6 +44,8 @@ class StreamLayer : public ByteStream {
   std::size_t write_some(std::span<const char> data) override { return next_->write_some(data); }
   Direction blocked_on() const noexcept override { return next_->blocked_on(); }
   bool handshake(Clock::time_point deadline) override { return next_->handshake(deadline); }
+  bool close_handshake(Clock::time_point deadline) override { return next_->close_handshake(deadline); }
+  bool truncated() const noexcept override { return next_->truncated(); }
   void shutdown_write() noexcept override { next_->shutdown_write(); }
   void close() noexcept override { next_->close(); }
   int native_handle() const noexcept override { return next_->native_handle(); }
