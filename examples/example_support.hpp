@@ -222,11 +222,12 @@ int serve(Server& server, const Options& options, std::string_view name) {
         if (server.tls) {
           try {
             server.tls->reload();
-            fmt::print("{}: TLS certificate reloaded\n", name);
+            server.logger.log(socketserver::LogLevel::info, socketserver::LogCategory::security,
+                              "SIGHUP: TLS certificate reloaded from {}", options.tls_cert);
           } catch (const std::exception& e) {
-            fmt::print(stderr, "{}: TLS reload failed, the old certificate stays: {}\n", name, e.what());
+            server.logger.log(socketserver::LogLevel::error, socketserver::LogCategory::security,
+                              "SIGHUP: TLS reload failed, the old certificate stays: {}", e.what());
           }
-          std::fflush(stdout);
         }
       }
       reload_on_hangup();

@@ -14,100 +14,22 @@ Every wait is bounded; every process started is stopped, also on failure.
 """
 import os
 import re
-import select
 import shutil
-import signal
 import socket
 import ssl
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-TIMEOUT = 10  # the longest any one wait may take
+from harness import PROCESSES, SERVERS, TIMEOUT, Server, expect, fail, kill
+
 HEADER_TIMEOUT = 5  # ProxyProtocol::header_timeout's default
 MAX_TLV_SIZE = 2048  # ProxyProtocol::max_tlv_size's default
 AT_ONCE = 2.5  # a refusal is "at once" well before HEADER_TIMEOUT
 PROXY = "127.0.0.2"  # the trusted proxy
 CONCURRENCY = "threading"  # from --concurrency
-PROCESSES = []  # every process started, for the cleanup
-SERVERS = []  # every Server started, for their logs on failure
-
-
-def fail(message):
-    sys.exit(f"FAIL: {message}")
-
-
-def expect(what, got, want):
-    if isinstance(want, re.Pattern):
-        ok = want.fullmatch(got) is not None
-    else:
-        ok = got == want
-    if not ok:
-        fail(f"{what}: got {got!r}, want {want!r}")
-    print(f"ok: {what}")
-
-
-class Server:
-    """A server process: the port it printed, and its stderr lines, collected as they come."""
-
-    def __init__(self, name, argv):
-        self.name = name
-        self.lines = []
-        self.eof = False
-        self.changed = threading.Condition()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        PROCESSES.append(self.proc)
-        SERVERS.append(self)
-        self.reader = threading.Thread(target=self._collect, daemon=True)
-        self.reader.start()
-        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
-        line = self.proc.stdout.readline().decode(errors="replace").strip() if ready else ""
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)$", line)
-        if not match:
-            fail(f"{name}: first line {line!r}, want '... listening on 127.0.0.1:PORT'; stderr: {self.log()}")
-        self.port = int(match.group(1))
-
-    def _collect(self):
-        for raw in self.proc.stderr:
-            with self.changed:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-                self.changed.notify_all()
-        with self.changed:
-            self.eof = True
-            self.changed.notify_all()
-
-    def log(self):
-        with self.changed:
-            return "\n".join(self.lines)
-
-    def wait_log(self, what, pattern):
-        """Waits, at most TIMEOUT, for a stderr line that matches `pattern` (re.search)."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + TIMEOUT
-        with self.changed:
-            while True:
-                found = next((line for line in self.lines if regex.search(line)), None)
-                if found is not None:
-                    print(f"ok: {what}")
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0 or self.eof:
-                    fail(f"{what}: no {self.name} stderr line matches {pattern!r}; it has:\n" + "\n".join(self.lines))
-                self.changed.wait(left)
-
-    def stop(self):
-        """SIGTERM; expects exit status 0 within TIMEOUT."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            status = self.proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            fail(f"{self.name} did not exit within {TIMEOUT} s of SIGTERM")
-        self.reader.join(TIMEOUT)
-        expect(f"{self.name} exits 0 on SIGTERM", status, 0)
 
 
 def start_echo(binary, *options):
@@ -437,22 +359,6 @@ def wait_listening(proc, ports):
                     return False
                 time.sleep(0.05)
     return proc.poll() is None  # still running: the ports are its own
-
-
-def kill(proc, grace=0):
-    """Ends `proc`: SIGTERM first when given a `grace` (a forking server then reaps its children), SIGKILL."""
-    if proc.poll() is None and grace:
-        proc.terminate()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    if proc.poll() is None:
-        proc.kill()
-    try:
-        proc.wait(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 CLIENT = "127.0.0.5"  # the client behind HAProxy
