@@ -6,10 +6,10 @@
 
 #include <array>
 #include <charconv>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <functional>
@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include <asio/signal_set.hpp>
 #include <fmt/format.h>
+#include <asio/signal_set.hpp>
 #include <socketserver/access_list.hpp>
 #include <socketserver/base_server.hpp>
 #include <socketserver/logger.hpp>
@@ -129,7 +129,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
                        arg == "--max-line" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
                        arg == "--log-level" || arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-ca" ||
-                       arg == "--tls-client-auth" || arg == "--handshake-timeout" || (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+                       arg == "--tls-client-auth" || arg == "--handshake-timeout" ||
+                       (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {

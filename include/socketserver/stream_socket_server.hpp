@@ -221,8 +221,8 @@ class StreamSocketServer : public BaseServer {
     const TlsStream& layer = *request.tls();
     tracker().count_tls(TlsFailure::none);
     if (layer.resumed()) tracker().count_tls_resumed();
-    logger.log(LogLevel::debug, LogCategory::security, "TLS from {}: {} {}{}", client, layer.protocol(),
-               layer.cipher(), layer.resumed() ? " (resumed)" : "");
+    logger.log(LogLevel::debug, LogCategory::security, "TLS from {}: {} {}{}", client, layer.protocol(), layer.cipher(),
+               layer.resumed() ? " (resumed)" : "");
   }
 
   // A TLS handshake that failed (the exception being handled): the close reason, counted by

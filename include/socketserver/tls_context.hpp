@@ -165,6 +165,7 @@ std::string take_openssl_errors(std::string_view fallback);
 #if SOCKETSERVER_DEFINITIONS
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <memory>
 #include <stdexcept>
@@ -181,9 +182,10 @@ struct TlsContextData {
 };
 
 inline int tls_context_data_index() {
-  static const int index = SSL_CTX_get_ex_new_index(
-      0, nullptr, nullptr, nullptr, [](void* /*parent*/, void* data, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
-                                       long /*argl*/, void* /*argp*/) { delete static_cast<TlsContextData*>(data); });
+  static const int index =
+      SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                               [](void* /*parent*/, void* data, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                                  void* /*argp*/) { delete static_cast<TlsContextData*>(data); });
   return index;
 }
 
@@ -281,8 +283,11 @@ SOCKETSERVER_DECL ssl_ctx_st* TlsContext::build(const TlsSettings& settings) {
   if (SSL_CTX_set1_groups_list(ctx, settings.groups.c_str()) != 1) fail("groups \"" + settings.groups + "\"");
   if (SSL_CTX_use_certificate_chain_file(ctx, settings.cert_file.c_str()) != 1)
     fail("cannot load the certificate chain " + settings.cert_file);
-  if (SSL_CTX_use_PrivateKey_file(ctx, settings.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_PrivateKey_file(ctx, settings.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+      fail("the key " + settings.key_file + " does not match the certificate " + settings.cert_file);
     fail("cannot load the private key " + settings.key_file);
+  }
   if (SSL_CTX_check_private_key(ctx) != 1)
     fail("the key " + settings.key_file + " does not match the certificate " + settings.cert_file);
   if (!settings.ca_file.empty()) {

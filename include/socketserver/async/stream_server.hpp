@@ -342,7 +342,8 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
       this->note_truncation(request, session.base().client_address);
       ByteStream& top = *detail::StreamRequestAccess::top(request);
       const detail::Deadline deadline{this->close_deadline(request), errc::write_timeout};
-      while (!top.close_handshake(deadline.at)) co_await session.connection.wait(Side::reader, top.blocked_on(), deadline);
+      while (!top.close_handshake(deadline.at))
+        co_await session.connection.wait(Side::reader, top.blocked_on(), deadline);
     } catch (...) {
     }
   }

@@ -23,9 +23,9 @@
 #include <socketserver/limits.hpp>
 #include <socketserver/logger.hpp>
 #include <socketserver/proxy_header.hpp>
-#include <socketserver/tls_context.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/server_stats.hpp>
+#include <socketserver/tls_context.hpp>
 
 namespace socketserver::detail {
 
@@ -245,7 +245,7 @@ class ConnectionTracker {
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
       accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0};
-  std::array<std::atomic<std::uint64_t>, 7> proxy_{};  // by ProxyOutcome
+  std::array<std::atomic<std::uint64_t>, 7> proxy_{};                    // by ProxyOutcome
   std::array<std::atomic<std::uint64_t>, tls_failure_count + 1> tls_{};  // by TlsFailure, then resumed
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
 };
@@ -447,7 +447,9 @@ SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
              proxy(ProxyOutcome::timed_out),
              proxy(ProxyOutcome::untrusted_refused),
              proxy(ProxyOutcome::untrusted_direct)};
-  const auto tls = [this](TlsFailure outcome) { return tls_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed); };
+  const auto tls = [this](TlsFailure outcome) {
+    return tls_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
+  };
   s.tls.handshakes = tls(TlsFailure::none);
   s.tls.resumed = tls_[tls_failure_count].load(std::memory_order_relaxed);
   s.tls.eof_before_hello = tls(TlsFailure::eof_before_hello);

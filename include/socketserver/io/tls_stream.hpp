@@ -23,8 +23,8 @@ namespace socketserver {
 
 /// The certificate a TLS client presented (mutual TLS), as the handler reads it.
 struct PeerCertificate {
-  std::string subject;  ///< RFC 2253, e.g. "CN=alice,O=Example"
-  std::string issuer;   ///< RFC 2253
+  std::string subject;                    ///< RFC 2253, e.g. "CN=alice,O=Example"
+  std::string issuer;                     ///< RFC 2253
   std::vector<std::string> dns_names;     ///< subjectAltName DNS entries
   std::vector<std::string> ip_addresses;  ///< subjectAltName IP entries, as text
   std::vector<std::string> emails;        ///< subjectAltName email entries
@@ -117,9 +117,9 @@ class TlsStream final : public StreamLayer {
   // The outcome of one OpenSSL call, taken under the lock.
   struct Step {
     int result = 0;
-    int error = 0;               // SSL_get_error()
-    unsigned long reason = 0;    // OpenSSL's first queued error, when it failed
-    std::string message;         // what OpenSSL said
+    int error = 0;             // SSL_get_error()
+    unsigned long reason = 0;  // OpenSSL's first queued error, when it failed
+    std::string message;       // what OpenSSL said
     Direction wait = Direction::read;
     bool would_block = false;        // the stream below returned would_block (coroutine mode)
     bool eof = false;                // the stream below has ended
@@ -172,12 +172,12 @@ class TlsStream final : public StreamLayer {
 }  // namespace socketserver
 
 #if SOCKETSERVER_DEFINITIONS
+#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <arpa/inet.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -269,8 +269,8 @@ SOCKETSERVER_DECL bool TlsStream::wait(Direction direction, Clock::time_point de
   if (deadline != Clock::time_point::max()) {
     const auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) return false;
-    timeout_ms = static_cast<int>(std::min<long long>(
-        INT_MAX, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+    timeout_ms =
+        static_cast<int>(std::min<long long>(INT_MAX, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
   }
   pollfd entry{StreamLayer::native_handle(), static_cast<short>(direction == Direction::read ? POLLIN : POLLOUT), 0};
   for (;;) {
@@ -568,11 +568,12 @@ SOCKETSERVER_DECL const PeerCertificate* TlsStream::peer_certificate() const {
     }
   }
   out->verified = SSL_get_verify_result(ssl_) == X509_V_OK;
-  // The server's view of the chain leaves the client's own certificate out.
-  out->chain.push_back(detail::x509_pem(certificate));
-  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_)) {
-    for (int i = 0; i < sk_X509_num(chain); ++i) out->chain.push_back(detail::x509_pem(sk_X509_value(chain, i)));
-  }
+  // OpenSSL's server side may leave the client's own certificate out of the chain.
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_);
+  const int count = chain != nullptr ? sk_X509_num(chain) : 0;
+  if (count == 0 || X509_cmp(sk_X509_value(chain, 0), certificate) != 0)
+    out->chain.push_back(detail::x509_pem(certificate));
+  for (int i = 0; i < count; ++i) out->chain.push_back(detail::x509_pem(sk_X509_value(chain, i)));
   X509_free(certificate);
   peer_ = std::move(out);
   return peer_.get();

@@ -1,0 +1,302 @@
+// TlsContext and the TLS layer under blocking and coroutine servers: settings that cannot work,
+// reloads, what the handler reads of the session and the client's certificate, and the
+// handshake failures counted by reason. Certificates come from the openssl command; the client
+// is OpenSSL's own, on a blocking socket.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <socketserver/async.hpp>
+#include <socketserver/socketserver.hpp>
+
+#include "test_support.hpp"
+
+namespace {
+
+using test::Client;
+using test::eventually;
+using test::Served;
+using test::TempDir;
+
+void run(const std::string& command) {
+  if (std::system((command + " >/dev/null 2>&1").c_str()) != 0) FAIL("failed: " << command);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A CA, a server certificate for localhost and a client certificate, both signed by it.
+struct Certificates {
+  TempDir dir;
+  std::string ca = dir.path("ca.crt");
+  std::string server_cert = dir.path("server.crt");
+  std::string server_key = dir.path("server.key");
+  std::string client_cert = dir.path("client.crt");
+  std::string client_key = dir.path("client.key");
+
+  Certificates() {
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca -keyout " +
+        dir.path("ca.key") + " -out " + ca);
+    sign("server", "localhost", "DNS:localhost");
+    sign("client", "client.test", "DNS:client.test,URI:spiffe://example.test/client");
+  }
+
+  void sign(const std::string& name, const std::string& cn, const std::string& san) {
+    const std::string ext = dir.path(name + ".ext");
+    std::ofstream(ext) << "subjectAltName=" << san << "\n";
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + cn + " -keyout " +
+        dir.path(name + ".key") + " -out " + dir.path(name + ".csr"));
+    run("openssl x509 -req -in " + dir.path(name + ".csr") + " -CA " + ca + " -CAkey " + dir.path("ca.key") +
+        " -CAcreateserial -days 2 -extfile " + ext + " -out " + dir.path(name + ".crt"));
+  }
+
+  // The client certificate's SHA-256 fingerprint as the openssl command prints it, lowercase
+  // without colons.
+  std::string client_fingerprint() {
+    const std::string out = dir.path("fingerprint");
+    run("openssl x509 -noout -fingerprint -sha256 -in " + client_cert + " -out " + out);
+    std::string text = read_file(out);
+    std::string hex;
+    for (char c : text.substr(text.find('=') + 1)) {
+      if (std::isxdigit(static_cast<unsigned char>(c))) hex += static_cast<char>(std::tolower(c));
+    }
+    return hex;
+  }
+
+  socketserver::TlsSettings settings() const {
+    socketserver::TlsSettings tls;
+    tls.cert_file = server_cert;
+    tls.key_file = server_key;
+    return tls;
+  }
+};
+
+Certificates& certificates() {
+  static Certificates made;
+  return made;
+}
+
+// OpenSSL's client on a connected blocking socket: the handshake, then lines.
+class TlsClient {
+ public:
+  TlsClient(const socketserver::Address& address, const Certificates& certs, bool with_certificate)
+      : socket_(Client::connect(address)), context_(SSL_CTX_new(TLS_client_method())) {
+    SSL_CTX_load_verify_locations(context_.get(), certs.ca.c_str(), nullptr);
+    SSL_CTX_set_verify(context_.get(), SSL_VERIFY_PEER, nullptr);
+    if (with_certificate) {
+      SSL_CTX_use_certificate_file(context_.get(), certs.client_cert.c_str(), SSL_FILETYPE_PEM);
+      SSL_CTX_use_PrivateKey_file(context_.get(), certs.client_key.c_str(), SSL_FILETYPE_PEM);
+    }
+    ssl_.reset(SSL_new(context_.get()));
+    SSL_set_fd(ssl_.get(), socket_.fd());
+    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
+    SSL_set1_host(ssl_.get(), "localhost");
+    if (SSL_connect(ssl_.get()) != 1) throw std::runtime_error("SSL_connect failed");
+  }
+
+  void send(const std::string& data) { REQUIRE(SSL_write(ssl_.get(), data.data(), static_cast<int>(data.size())) > 0); }
+
+  std::string readline() {
+    std::string line;
+    char c = 0;
+    while (line.empty() || line.back() != '\n') {
+      if (SSL_read(ssl_.get(), &c, 1) != 1) break;
+      line += c;
+    }
+    return line;
+  }
+
+  void close_notify() { SSL_shutdown(ssl_.get()); }
+
+ private:
+  struct CtxFree {
+    void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
+  };
+  struct SslFree {
+    void operator()(SSL* s) const noexcept { SSL_free(s); }
+  };
+  Client socket_;
+  std::unique_ptr<SSL_CTX, CtxFree> context_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+};
+
+// Writes back what the handler reads of its TLS session and of the client's certificate.
+std::string describe(const socketserver::TlsStream* tls) {
+  if (tls == nullptr) return "plain\n";
+  std::string out = tls->protocol() + " " + (tls->established() ? "established" : "not established");
+  if (const socketserver::PeerCertificate* peer = tls->peer_certificate()) {
+    out += " subject=" + peer->subject + " dns=" + (peer->dns_names.empty() ? "" : peer->dns_names[0]) +
+           " uri=" + (peer->uris.empty() ? "" : peer->uris[0]) + " sha256=" + peer->sha256 +
+           " verified=" + (peer->verified ? "yes" : "no") + " chain=" + std::to_string(peer->chain.size());
+  } else {
+    out += " no certificate";
+  }
+  return out + "\n";
+}
+
+struct Describe : socketserver::StreamRequestHandler {
+  void handle() override {
+    while (auto line = rfile.readline()) wfile.write(describe(request->tls()));
+  }
+};
+
+struct AsyncDescribe : socketserver::AsyncStreamRequestHandler {
+  asio::awaitable<void> handle() override {
+    while (auto line = co_await rfile.readline()) {
+      const std::string answer = describe(request->tls());
+      co_await wfile.write(answer);
+    }
+  }
+};
+
+template <class Server>
+void check_session(bool mutual) {
+  Certificates& certs = certificates();
+  Served<Server> served;
+  socketserver::TlsSettings tls = certs.settings();
+  if (mutual) {
+    tls.ca_file = certs.ca;
+    tls.client_auth = socketserver::ClientAuth::required;
+  }
+  served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+  TlsClient client(served.server.server_address(), certs, mutual);
+  client.send("who\n");
+  const std::string answer = client.readline();
+  if (mutual) {
+    CHECK(answer ==
+          "TLSv1.3 established subject=CN=client.test dns=client.test uri=spiffe://example.test/client "
+          "sha256=" +
+              certs.client_fingerprint() + " verified=yes chain=2\n");  // OpenSSL's client sends its CA too
+  } else {
+    CHECK(answer == "TLSv1.3 established no certificate\n");
+  }
+  client.close_notify();
+  CHECK(eventually([&] { return served.server.stats().tls.handshakes == 1; }));
+}
+
+}  // namespace
+
+TEST_CASE("TlsContext refuses settings and files that cannot work, naming them") {
+  Certificates& certs = certificates();
+  socketserver::TlsSettings missing = certs.settings();
+  missing.cert_file = certs.dir.path("nowhere.crt");
+  CHECK_THROWS_WITH(socketserver::TlsContext(missing), Catch::Contains("nowhere.crt"));
+
+  socketserver::TlsSettings mismatch = certs.settings();
+  mismatch.key_file = certs.client_key;
+  CHECK_THROWS_WITH(socketserver::TlsContext(mismatch), Catch::Contains("does not match"));
+
+  socketserver::TlsSettings no_ca = certs.settings();
+  no_ca.client_auth = socketserver::ClientAuth::required;
+  CHECK_THROWS_AS(socketserver::TlsContext(no_ca), std::invalid_argument);
+
+  socketserver::TlsSettings bad_ciphers = certs.settings();
+  bad_ciphers.ciphers = "NO-SUCH-CIPHER";
+  CHECK_THROWS_WITH(socketserver::TlsContext(bad_ciphers), Catch::Contains("NO-SUCH-CIPHER"));
+
+  socketserver::TlsSettings empty;
+  CHECK_THROWS_AS(socketserver::TlsContext(empty), std::invalid_argument);
+}
+
+TEST_CASE("A failed reload keeps the context in use and is counted; a good one swaps it") {
+  Certificates& certs = certificates();
+  Served<socketserver::ThreadingTCPServer<Describe>> served;
+  auto context = std::make_shared<socketserver::TlsContext>(certs.settings());
+  served.server.tls = context;
+
+  socketserver::TlsSettings broken = certs.settings();
+  broken.key_file = certs.client_key;
+  CHECK_THROWS(context->reload(broken));
+  CHECK(context->reload_failures() == 1);
+  CHECK(context->reloads() == 0);
+  CHECK(context->settings().key_file == certs.server_key);
+  {
+    TlsClient client(served.server.server_address(), certs, false);  // still served
+    client.send("x\n");
+    CHECK(client.readline() == "TLSv1.3 established no certificate\n");
+    client.close_notify();
+  }
+  context->reload();
+  CHECK(context->reloads() == 1);
+  TlsClient client(served.server.server_address(), certs, false);
+  client.send("x\n");
+  CHECK(client.readline() == "TLSv1.3 established no certificate\n");
+  client.close_notify();
+}
+
+TEST_CASE("The handler reads its TLS session: blocking server") {
+  check_session<socketserver::ThreadingTCPServer<Describe>>(false);
+}
+
+TEST_CASE("The handler reads the client's verified certificate: blocking server, mutual TLS") {
+  check_session<socketserver::ThreadingTCPServer<Describe>>(true);
+}
+
+TEST_CASE("The handler reads the client's verified certificate: async server, mutual TLS") {
+  check_session<socketserver::AsyncTCPServer<AsyncDescribe>>(true);
+}
+
+// What arrives until the server closes (a reset too: it may close with bytes unread).
+std::string until_closed(Client& client) {
+  std::string all;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t got = ::recv(client.fd(), buffer, sizeof buffer, 0);
+    if (got <= 0) return all;
+    all.append(buffer, static_cast<std::size_t>(got));
+  }
+}
+
+template <class Server>
+void check_failures_counted() {
+  Certificates& certs = certificates();
+  Served<Server> served;
+  served.server.tls = std::make_shared<socketserver::TlsContext>(certs.settings());
+  const socketserver::Address address = served.server.server_address();
+  { Client::connect(address); }  // closed before a byte
+  {
+    Client plaintext = Client::connect(address);
+    plaintext.send("hello\n");
+    CHECK(until_closed(plaintext).find("HELLO") == std::string::npos);  // closed unanswered (an alert at most)
+  }
+  {
+    // A handshake record announcing a 64 KiB ClientHello, then 20 KiB of it: over the 16 KiB
+    // cap before OpenSSL would have the whole message.
+    std::string hello("\x16\x03\x01\x40\x00\x01\x00\xff\xfc", 9);
+    hello.append(std::size_t{20} * 1024, 'A');
+    Client big = Client::connect(address);
+    ::send(big.fd(), hello.data(), hello.size(), MSG_NOSIGNAL);  // the server may close before the end
+    until_closed(big);
+  }
+  CHECK(eventually([&] {
+    const socketserver::ServerStats stats = served.server.stats();
+    return stats.tls.eof_before_hello == 1 && stats.tls.not_tls == 1 && stats.tls.client_hello_too_large == 1;
+  }));
+  const socketserver::ServerStats stats = served.server.stats();
+  CHECK(stats.tls.failed() == 3);
+  CHECK(stats.tls.handshakes == 0);
+  CHECK(stats.limit_exceeded == 1);
+}
+
+TEST_CASE("Handshake failures are counted by reason: blocking server") {
+  check_failures_counted<socketserver::ThreadingTCPServer<Describe>>();
+}
+
+TEST_CASE("Handshake failures are counted by reason: async server") {
+  check_failures_counted<socketserver::AsyncTCPServer<AsyncDescribe>>();
+}
