@@ -50,19 +50,13 @@ class BasicStreamRequest : public Request {
 
   /// The connection's TLS layer (server.tls): the protocol, the cipher, ALPN, SNI, resumption
   /// and the client's certificate. Null on a plain connection.
-  const TlsStream* tls() const noexcept { return tls_; }
+  const TlsStream* tls() const noexcept { return stream_ ? tls_ : nullptr; }
 
  protected:
   BasicStreamRequest() = default;
   explicit BasicStreamRequest(std::unique_ptr<ByteStream> stream) noexcept : stream_(std::move(stream)) {}
-  BasicStreamRequest(BasicStreamRequest&& other) noexcept
-      : Request(std::move(other)), stream_(std::move(other.stream_)), tls_(std::exchange(other.tls_, nullptr)) {}
-  BasicStreamRequest& operator=(BasicStreamRequest&& other) noexcept {
-    Request::operator=(std::move(other));
-    stream_ = std::move(other.stream_);
-    tls_ = std::exchange(other.tls_, nullptr);
-    return *this;
-  }
+  BasicStreamRequest(BasicStreamRequest&&) noexcept = default;
+  BasicStreamRequest& operator=(BasicStreamRequest&&) noexcept = default;
 
   bool empty() const noexcept override { return stream_ == nullptr; }
 
@@ -75,7 +69,7 @@ class BasicStreamRequest : public Request {
   friend struct detail::StreamRequestAccess;
 
   std::unique_ptr<ByteStream> stream_;  // the top of the connection's streams
-  TlsStream* tls_ = nullptr;            // one of them, when the connection is TLS
+  TlsStream* tls_ = nullptr;            // one of them, when the connection is TLS (while stream_ is set)
 };
 
 /// The request of a blocking stream server (TCPServer, UnixStreamServer and their mixins): a

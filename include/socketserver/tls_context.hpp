@@ -150,9 +150,9 @@ namespace detail {
 // What a connection reads from its context's settings, kept with the OpenSSL context (whose
 // life connections extend past a reload).
 struct TlsConnectionSettings {
-  Seconds handshake_timeout;
-  Seconds close_notify_timeout;
-  std::size_t max_client_hello;
+  Seconds handshake_timeout{};
+  Seconds close_notify_timeout{};
+  std::size_t max_client_hello = 0;
 };
 // The settings of the context `ssl` was made from.
 const TlsConnectionSettings& tls_connection_settings(const ssl_st* ssl) noexcept;
@@ -340,7 +340,7 @@ SOCKETSERVER_DECL ssl_ctx_st* TlsContext::build(const TlsSettings& settings) {
     });
   }
   if (SSL_CTX_set_ex_data(ctx, detail::tls_context_data_index(), data.get()) != 1) fail("SSL_CTX_set_ex_data");
-  data.release();  // the context frees it
+  static_cast<void>(data.release());  // the context frees it
   return context.release();
 }
 

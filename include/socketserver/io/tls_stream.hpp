@@ -419,10 +419,7 @@ SOCKETSERVER_DECL bool TlsStream::close_tls(Clock::time_point deadline) {
       const Step s = step([](SSL* ssl) { return SSL_shutdown(ssl); });
       if (s.result >= 0) break;  // sent (1: the peer's had come too)
       if (s.error != SSL_ERROR_WANT_WRITE && s.error != SSL_ERROR_WANT_READ) return true;
-      if (!polls_ || s.would_block) {
-        if (Clock::now() >= deadline) return true;
-        return false;
-      }
+      if (!polls_ || s.would_block) return Clock::now() >= deadline;  // the loop waits, or it is too late
       if (!wait(s.wait, deadline)) return true;
     }
     close_notify_sent_ = true;
