@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -54,6 +55,8 @@ struct Certificates {
         dir.path("ca.key") + " -out " + ca);
     sign("server", "localhost", "DNS:localhost");
     sign("client", "client.test", "DNS:client.test,URI:spiffe://example.test/client");
+    sign("wildcard", "wildcard", "DNS:*.example.test");
+    sign("exact", "exact", "DNS:exact.test");
   }
 
   void sign(const std::string& name, const std::string& cn, const std::string& san) {
@@ -94,8 +97,26 @@ Certificates& certificates() {
 // OpenSSL's client on a connected blocking socket: the handshake, then lines.
 class TlsClient {
  public:
-  TlsClient(const socketserver::Address& address, const Certificates& certs, bool with_certificate)
+  // How a client connects beyond the defaults: its own certificate, the name it asks for, a
+  // session to resume, the newest version it offers, OpenSSL options (SSL_OP_NO_TICKET).
+  struct Options {
+    bool with_certificate = false;
+    std::string server_name = "localhost";
+    SSL_SESSION* resume = nullptr;
+    int max_version = 0;
+    std::uint64_t options = 0;
+  };
+
+  TlsClient(const socketserver::Address& address, const Certificates& certs, bool with_certificate,
+            const std::string& server_name = "localhost")
+      : TlsClient(address, certs, Options{with_certificate, server_name}) {}
+
+  TlsClient(const socketserver::Address& address, const Certificates& certs, const Options& options)
       : socket_(Client::connect(address)), context_(SSL_CTX_new(TLS_client_method())) {
+    const bool with_certificate = options.with_certificate;
+    const std::string& server_name = options.server_name;
+    if (options.max_version != 0) SSL_CTX_set_max_proto_version(context_.get(), options.max_version);
+    SSL_CTX_set_options(context_.get(), options.options);
     SSL_CTX_load_verify_locations(context_.get(), certs.ca.c_str(), nullptr);
     SSL_CTX_set_verify(context_.get(), SSL_VERIFY_PEER, nullptr);
     if (with_certificate) {
@@ -104,8 +125,9 @@ class TlsClient {
     }
     ssl_.reset(SSL_new(context_.get()));
     SSL_set_fd(ssl_.get(), socket_.fd());
-    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
-    SSL_set1_host(ssl_.get(), "localhost");
+    SSL_set_tlsext_host_name(ssl_.get(), server_name.c_str());
+    SSL_set1_host(ssl_.get(), server_name.c_str());
+    if (options.resume != nullptr) SSL_set_session(ssl_.get(), options.resume);
     if (SSL_connect(ssl_.get()) != 1) throw std::runtime_error("SSL_connect failed");
   }
 
@@ -122,6 +144,20 @@ class TlsClient {
   }
 
   void close_notify() { SSL_shutdown(ssl_.get()); }
+
+  bool resumed() const { return SSL_session_reused(ssl_.get()) == 1; }
+
+  // The session to resume later (TLS 1.3: its tickets came with the first answer). Owned by
+  // the caller: SSL_SESSION_free().
+  SSL_SESSION* session() const { return SSL_get1_session(ssl_.get()); }
+
+  // The common name of the server's certificate.
+  std::string peer_common_name() const {
+    X509* certificate = SSL_get0_peer_certificate(ssl_.get());
+    char name[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, name, sizeof name);
+    return name;
+  }
 
  private:
   struct CtxFree {
@@ -148,6 +184,13 @@ std::string describe(const socketserver::TlsStream* tls) {
   }
   return out + "\n";
 }
+
+// The name the client asked for (SNI), as the handler reads it.
+struct ServerName : socketserver::StreamRequestHandler {
+  void handle() override {
+    while (auto line = rfile.readline()) wfile.write(request->tls()->server_name() + "\n");
+  }
+};
 
 struct Describe : socketserver::StreamRequestHandler {
   void handle() override {
@@ -285,7 +328,8 @@ void check_failures_counted() {
   }
   CHECK(eventually([&] {
     const socketserver::ServerStats stats = served.server.stats();
-    return stats.tls.eof_before_hello == 1 && stats.tls.not_tls == 1 && stats.tls.client_hello_too_large == 1;
+    return stats.tls.eof_before_hello == 1 && stats.tls.not_tls == 1 && stats.tls.client_hello_too_large == 1 &&
+           stats.limit_exceeded == 1;  // counted when the connection closes
   }));
   const socketserver::ServerStats stats = served.server.stats();
   CHECK(stats.tls.failed() == 3);
@@ -299,4 +343,100 @@ TEST_CASE("Handshake failures are counted by reason: blocking server") {
 
 TEST_CASE("Handshake failures are counted by reason: async server") {
   check_failures_counted<socketserver::AsyncTCPServer<AsyncDescribe>>();
+}
+
+TEST_CASE("SNI chooses the certificate by name, exact before wildcard, the default otherwise") {
+  Certificates& certs = certificates();
+  Served<socketserver::ThreadingTCPServer<ServerName>> served;
+  socketserver::TlsSettings tls = certs.settings();
+  tls.sni.push_back({certs.dir.path("wildcard.crt"), certs.dir.path("wildcard.key"), {}});  // its SAN: *.example.test
+  tls.sni.push_back({certs.dir.path("exact.crt"), certs.dir.path("exact.key"), {"exact.test", "A.Example.Test"}});
+  served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+  const socketserver::Address address = served.server.server_address();
+  const auto common_name = [&](const std::string& name) {
+    TlsClient client(address, certs, false, name);
+    client.send("x\n");
+    CHECK(client.readline() == name + "\n");  // what the handler reads
+    std::string cn = client.peer_common_name();
+    client.close_notify();
+    return cn;
+  };
+  CHECK(common_name("b.example.test") == "wildcard");
+  CHECK(common_name("exact.test") == "exact");
+  CHECK(common_name("localhost") == "localhost");
+  CHECK_THROWS(TlsClient(address, certs, false, "a.example.test"));  // exact: the cert for exact.test, which fails
+                                                                     // the client's check of a.example.test
+  CHECK_THROWS(TlsClient(address, certs, false, "x.y.example.test"));  // one label only: the default cert
+}
+
+TEST_CASE("strict_sni refuses a name no certificate serves, counted") {
+  Certificates& certs = certificates();
+  Served<socketserver::ThreadingTCPServer<ServerName>> served;
+  socketserver::TlsSettings tls = certs.settings();
+  tls.strict_sni = true;
+  served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+  const socketserver::Address address = served.server.server_address();
+  {
+    TlsClient known(address, certs, false, "localhost");
+    known.send("x\n");
+    CHECK(known.readline() == "localhost\n");
+    known.close_notify();
+  }
+  CHECK_THROWS(TlsClient(address, certs, false, "unknown.test"));
+  CHECK(eventually([&] { return served.server.stats().tls.unknown_server_name == 1; }));
+  CHECK(served.server.stats().tls.handshakes == 1);
+}
+
+namespace {
+// One line there and back on a new connection resuming `session` (or none); whether it was
+// resumed, and the connection's session for the next one in `next`.
+bool round_trip(const socketserver::Address& address, TlsClient::Options options, SSL_SESSION*& next) {
+  TlsClient client(address, certificates(), options);
+  client.send("x\n");
+  CHECK(client.readline() == "localhost\n");
+  const bool resumed = client.resumed();
+  if (next != nullptr) SSL_SESSION_free(next);
+  next = client.session();
+  client.close_notify();
+  return resumed;
+}
+}  // namespace
+
+TEST_CASE("TLS 1.3 tickets resume; a ticket outlives one key rotation, not two") {
+  Served<socketserver::ThreadingTCPServer<ServerName>> served;
+  auto context = std::make_shared<socketserver::TlsContext>(certificates().settings());
+  served.server.tls = context;
+  const socketserver::Address address = served.server.server_address();
+  SSL_SESSION* session = nullptr;
+  CHECK_FALSE(round_trip(address, {}, session));
+  TlsClient::Options resume;
+  resume.resume = session;
+  CHECK(round_trip(address, resume, session));
+  context->rotate_ticket_keys();
+  resume.resume = session;
+  CHECK(round_trip(address, resume, session));  // sealed with the key before: still good, and renewed
+  context->rotate_ticket_keys();
+  context->rotate_ticket_keys();
+  resume.resume = session;
+  CHECK_FALSE(round_trip(address, resume, session));  // two rotations later: a full handshake
+  SSL_SESSION_free(session);
+  CHECK(eventually([&] {
+    const socketserver::ServerStats stats = served.server.stats();
+    return stats.tls.handshakes == 4 && stats.tls.resumed == 2;
+  }));
+}
+
+TEST_CASE("TLS 1.2 resumes from the session cache when the client takes no tickets") {
+  Served<socketserver::ThreadingTCPServer<ServerName>> served;
+  served.server.tls = std::make_shared<socketserver::TlsContext>(certificates().settings());
+  const socketserver::Address address = served.server.server_address();
+  TlsClient::Options options;
+  options.max_version = TLS1_2_VERSION;
+  options.options = SSL_OP_NO_TICKET;
+  SSL_SESSION* session = nullptr;
+  CHECK_FALSE(round_trip(address, options, session));
+  options.resume = session;
+  CHECK(round_trip(address, options, session));
+  SSL_SESSION_free(session);
+  CHECK(eventually([&] { return served.server.stats().tls.resumed == 1; }));
 }

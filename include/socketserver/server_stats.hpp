@@ -53,11 +53,12 @@ struct ServerStats {
     std::uint64_t bad_certificate = 0;         ///< a client certificate missing or failing, or ours refused
     std::uint64_t client_hello_too_large = 0;  ///< over TlsSettings::max_client_hello
     std::uint64_t timed_out = 0;               ///< not done within TlsSettings::handshake_timeout
+    std::uint64_t unknown_server_name = 0;     ///< strict_sni: a name no certificate serves
     std::uint64_t other = 0;                   ///< any other failure
     /// All the failures.
     std::uint64_t failed() const noexcept {
       return eof_before_hello + not_tls + protocol_version + no_shared_cipher + bad_certificate +
-             client_hello_too_large + timed_out + other;
+             client_hello_too_large + timed_out + unknown_server_name + other;
     }
   };
   Tls tls;

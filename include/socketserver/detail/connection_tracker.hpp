@@ -459,6 +459,7 @@ SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
   s.tls.bad_certificate = tls(TlsFailure::bad_certificate);
   s.tls.client_hello_too_large = tls(TlsFailure::client_hello_too_large);
   s.tls.timed_out = tls(TlsFailure::timed_out);
+  s.tls.unknown_server_name = tls(TlsFailure::unknown_server_name);
   s.tls.other = tls(TlsFailure::other);
   for (std::size_t i = 0; i < s.durations.size(); ++i) s.durations[i] = durations_[i].load(std::memory_order_relaxed);
   return s;

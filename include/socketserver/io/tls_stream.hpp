@@ -228,6 +228,7 @@ SOCKETSERVER_DECL TlsStream::TlsStream(std::unique_ptr<ByteStream> next, const T
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);
   SSL_set_accept_state(ssl_);
+  detail::set_tls_failure_slot(ssl_, &failure_);
   if (polls_) {
     // The socket never waits in the kernel: this layer waits with poll(), without the lock.
     StreamLayer::set_timeout(Direction::read, Seconds(0));
@@ -309,7 +310,7 @@ SOCKETSERVER_DECL bool TlsStream::handshake(Clock::time_point deadline) {
       throw std::system_error(errc::handshake_timeout, "TLS handshake");
     }
     failed_ = true;
-    failure_ = classify(s);
+    if (failure_ == TlsFailure::none) failure_ = classify(s);  // a callback may have said why
     if (failure_ == TlsFailure::client_hello_too_large)
       throw std::system_error(errc::client_hello_too_large, "TLS handshake");
     if (s.below_error && failure_ != TlsFailure::eof_before_hello) std::rethrow_exception(s.below_error);
