@@ -14,8 +14,10 @@ and a reload on SIGHUP (new connections get the new certificate, open ones keep 
 file keeps the old one). GET_TIME is checked once with curl --cacert. One --concurrency mode a
 run. Every wait is bounded; every process started is stopped, also on failure.
 """
+import asyncio
 import hashlib
 import os
+import resource
 import select
 import shutil
 import signal
@@ -101,6 +103,20 @@ def check_echo(echo, ca):
             expect(f"echo over {name}", read_exactly(tls, 17), b"HELLO TLS\nSECOND\n")
             tls.unwrap()  # our close_notify; returns once the server's has come
             print(f"ok: {name}: the server answers close_notify with its own")
+
+
+def check_s_client_resumption(echo, ca, directory):
+    """-sess_out then -sess_in: TLS 1.2 with a ticket, and from the session cache without one."""
+    for what, extra in (("a ticket", []), ("the session cache", ["-no_ticket"])):
+        session = os.path.join(directory, "session.pem")
+        outputs = []
+        for flag in ("-sess_out", "-sess_in"):
+            done = subprocess.run(["openssl", "s_client", "-tls1_2", "-CAfile", ca, "-servername", "localhost",
+                                   *extra, flag, session, "-connect", f"127.0.0.1:{echo.port}"],
+                                  input=b"", capture_output=True, timeout=TIMEOUT)
+            outputs.append(done.stdout.decode(errors="replace"))
+        expect(f"s_client: a new TLS 1.2 session, then resumed from {what}",
+               ("New, TLSv1.2" in outputs[0], "Reused, TLSv1.2" in outputs[1]), (True, True))
 
 
 def check_old_versions_refused(echo):
@@ -275,6 +291,61 @@ def check_reload(binary, directory, ca):
     echo.stop()
 
 
+def raise_open_files(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= needed
+
+
+def check_many_with_reloads(binary, directory, ca, count=1000, reloads=100):
+    """`count` concurrent handshakes; then `reloads` reloads with them all open; none dropped."""
+    if not raise_open_files(count + 100):
+        fail(f"{count} connections need {count + 100} open files; the limit allows fewer")
+    live_cert = os.path.join(directory, "many.crt"), os.path.join(directory, "many.key")
+    pairs = [make_signed(directory, f"many{i}", ca, "localhost", "DNS:localhost") for i in range(2)]
+    for source, target in zip(pairs[0], live_cert):
+        shutil.copyfile(source, target)
+    echo = Server("uppercase_echo", [binary, "--host", "127.0.0.1", "--port", "0", "--concurrency", CONCURRENCY,
+                                     "--threads", "2", "--log-level", "info", "--tls-cert", live_cert[0],
+                                     "--tls-key", live_cert[1], "--handshake-timeout", "60"])
+    context = client_context(ca[0])
+
+    async def run():
+        semaphore = asyncio.Semaphore(200)  # connects in flight at once, under the listen backlog
+
+        async def open_one():
+            async with semaphore:
+                return await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", echo.port, ssl=context, server_hostname="localhost"),
+                    TIMEOUT * 6)
+
+        started = time.monotonic()
+        streams = await asyncio.gather(*(open_one() for _ in range(count)))
+        print(f"ok: {count} concurrent handshakes in {time.monotonic() - started:.1f} s")
+        for i in range(reloads):
+            for source, target in zip(pairs[(i + 1) % 2], live_cert):
+                shutil.copyfile(source, target)
+            echo.proc.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(echo.wait_log_count, "reload", r"SIGHUP: TLS certificate reloaded", i + 1)
+        print(f"ok: {reloads} reloads with {count} connections open")
+
+        async def round_trip(index, reader, writer):
+            line = f"line {index}\n".encode()
+            writer.write(line)
+            await writer.drain()
+            return await asyncio.wait_for(reader.readline(), TIMEOUT * 6) == line.upper()
+
+        answers = await asyncio.gather(*(round_trip(i, *stream) for i, stream in enumerate(streams)))
+        expect(f"all {count} connections answer after the reloads", answers.count(True), count)
+        for _, writer in streams:
+            writer.close()
+        await asyncio.gather(*(writer.wait_closed() for _, writer in streams), return_exceptions=True)
+
+    asyncio.run(run())
+    echo.stop()
+
+
 def check_curl(get_time, server_cert, ca):
     curl = shutil.which("curl")
     if curl is None:
@@ -311,6 +382,7 @@ def main():
         echo = start_echo(echo_binary, server_cert)
         check_echo(echo, ca[0])
         check_s_client(echo, ca[0])
+        check_s_client_resumption(echo, ca[0], directory)
         check_old_versions_refused(echo)
         check_plaintext_refused(echo)
         check_closed_before_hello(echo)
@@ -321,6 +393,8 @@ def main():
         echo.stop()
         check_mutual(echo_binary, server_cert, ca, good_client, wrong_client)
         check_reload(echo_binary, directory, ca)
+        if CONCURRENCY in ("threading", "async"):  # 1,000 connections: in two modes only
+            check_many_with_reloads(echo_binary, directory, ca)
         if CONCURRENCY == "threading":  # get_time has one mode
             check_curl(get_time, server_cert, ca[0])
     except BaseException:

@@ -75,6 +75,20 @@ class Server:
                     fail(f"{what}: no {self.name} stderr line matches {pattern!r}; it has:\n" + "\n".join(self.lines))
                 self.changed.wait(left)
 
+    def wait_log_count(self, what, pattern, count):
+        """Waits, at most TIMEOUT, until `count` stderr lines match `pattern` (re.search)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + TIMEOUT
+        with self.changed:
+            while True:
+                found = sum(1 for line in self.lines if regex.search(line))
+                if found >= count:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    fail(f"{what}: {found} of {count} {self.name} stderr lines match {pattern!r}")
+                self.changed.wait(left)
+
     def stop(self):
         """SIGTERM; expects exit status 0 within TIMEOUT."""
         self.proc.send_signal(signal.SIGTERM)
