@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -23,8 +24,10 @@
 #include <socketserver/async/tcp_server.hpp>
 #include <socketserver/stream_request_handler.hpp>
 #include <socketserver/threading_servers.hpp>
+#include <socketserver/tls_context.hpp>
 
 #include "test_support.hpp"
+#include "tls_support.hpp"
 
 using namespace std::chrono_literals;
 
@@ -98,24 +101,36 @@ struct ThreadDuplex : socketserver::StreamRequestHandler {
 };
 
 // Sends a line without reading, expects the handler to read it while its writer is blocked on
-// this unread socket, then reads everything the writer wrote.
+// this unread socket, then reads everything the writer wrote; over TLS with `tls`.
 template <class Server>
-void check_duplex() {
+void check_duplex(bool tls = false) {
   writer_done = false;
   line_while_writer_blocked = false;
   std::promise<std::string> seen;
   line_seen = &seen;
   Server server({"127.0.0.1", 0});
   if constexpr (requires { server.threads; }) server.threads = 1;
+  if (tls) server.tls = std::make_shared<socketserver::TlsContext>(test::certificates().settings());
   test::ServerThread serving(server);
-  auto client = test::Client::connect(server.server_address());
-  client.send("hello while you write\n");
+  std::optional<test::Client> client;
+  std::optional<test::TlsClient> tls_client;
+  if (tls) {
+    tls_client.emplace(server.server_address(), test::certificates(), false);
+    tls_client->send("hello while you write\n");
+  } else {
+    client.emplace(test::Client::connect(server.server_address()));
+    client->send("hello while you write\n");
+  }
   auto future = seen.get_future();
   REQUIRE(test::ready(future));  // not held up by the writer
   CHECK(future.get() == "hello while you write\n");
   CHECK(line_while_writer_blocked);
   std::size_t received = 0;
-  for (std::string part = client.recv(); !part.empty(); part = client.recv()) received += part.size();
+  if (tls) {
+    received = tls_client->read_to_end();
+  } else {
+    for (std::string part = client->recv(); !part.empty(); part = client->recv()) received += part.size();
+  }
   CHECK(received == pushes * push.size());
   CHECK(writer_done);
 }
@@ -130,4 +145,14 @@ TEST_CASE("async full duplex: a reader coroutine reads while a writer coroutine 
 TEST_CASE("blocking full duplex: the handler reads while a second thread writes to a slow peer",
           "[full_duplex][threading]") {
   check_duplex<socketserver::ThreadingTCPServer<ThreadDuplex>>();
+}
+
+TEST_CASE("async full duplex over TLS: the reader coroutine reads while the writer waits on a slow peer",
+          "[full_duplex][async][tls]") {
+  check_duplex<socketserver::AsyncTCPServer<AsyncDuplex>>(true);
+}
+
+TEST_CASE("blocking full duplex over TLS: the handler reads while a second thread writes to a slow peer",
+          "[full_duplex][threading][tls]") {
+  check_duplex<socketserver::ThreadingTCPServer<ThreadDuplex>>(true);
 }
