@@ -321,7 +321,10 @@ class TicketKeys {
     unsigned char hmac[32];
   };
 
-  explicit TicketKeys(Seconds rotation) : rotation_(std::chrono::duration_cast<Clock::duration>(rotation)) {}
+  // The first key is made at once: a forking server's children then inherit it.
+  explicit TicketKeys(Seconds rotation) : rotation_(std::chrono::duration_cast<Clock::duration>(rotation)) {
+    rotate_locked();
+  }
 
   void set_rotation(Seconds rotation) {
     const std::lock_guard lock(mutex_);
