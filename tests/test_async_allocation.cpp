@@ -9,15 +9,20 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <new>
 #include <string_view>
 #include <vector>
 
 #include <socketserver/async/tcp_server.hpp>
+#include <socketserver/tls_context.hpp>
 
 #include "echo_handlers.hpp"
 #include "test_support.hpp"
+#include "tls_support.hpp"
 
 namespace {
 std::atomic<std::size_t> allocations{0};
@@ -152,4 +157,64 @@ TEST_CASE("an idle connection holds about a kilobyte of heap") {
   INFO("heap bytes per idle connection: " << per_connection);
   CHECK(per_connection > 500);  // the measurement sees the connections at all
   CHECK(per_connection <= 1280);
+}
+
+namespace {
+// A Python process that opens `count` TLS connections to `port`, exchanges one line on each and
+// prints "ready"; it ends when the server closes them.
+constexpr const char* tls_clients = R"(
+import asyncio, ssl, sys
+async def main(port, count, ca):
+    context = ssl.create_default_context(cafile=ca)
+    async def one():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="localhost")
+        writer.write(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n")
+        await writer.drain()
+        await reader.readline()
+        return reader, writer
+    connections = await asyncio.gather(*(one() for _ in range(count)))
+    print("ready", flush=True)
+    await asyncio.gather(*(reader.read() for reader, _ in connections), return_exceptions=True)
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
+)";
+
+struct ClientProcess {
+  ClientProcess(const socketserver::Address& address, std::size_t count, const std::string& ca) {
+    const std::string command = "python3 -c '" + std::string(tls_clients) + "' " + std::to_string(address.port()) +
+                                " " + std::to_string(count) + " " + ca;
+    pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char line[16] = {};
+    REQUIRE(std::fgets(line, sizeof line, pipe) != nullptr);
+    REQUIRE(std::string_view(line) == "ready\n");
+  }
+  ClientProcess(const ClientProcess&) = delete;
+  ClientProcess& operator=(const ClientProcess&) = delete;
+  ~ClientProcess() { ::pclose(pipe); }  // once the server has closed the connections
+  FILE* pipe = nullptr;
+};
+}  // namespace
+
+TEST_CASE("an idle TLS connection holds under 16 KiB of heap: no record buffer while idle") {
+  // OpenSSL's connection (SSL, its session, the BIO) and the layer, on top of the connection's
+  // own kilobyte; the record buffers are released once drained (SSL_MODE_RELEASE_BUFFERS).
+  constexpr std::size_t warm = 300;
+  constexpr std::size_t measured = 300;
+  REQUIRE(test::raise_open_file_limit(2 * (warm + measured) + 100));
+  socketserver::AsyncTCPServer<AsyncLineEcho> server({"127.0.0.1", 0});
+  server.threads = 1;
+  server.tls = std::make_shared<socketserver::TlsContext>(test::certificates().settings());
+  std::size_t per_connection = 0;
+  {
+    test::ServerThread serving(server, std::chrono::hours(1));
+    ClientProcess warming(server.server_address(), warm, test::certificates().ca);
+    const std::size_t before = heap_in_use();
+    ClientProcess idle(server.server_address(), measured, test::certificates().ca);
+    per_connection = (heap_in_use() - before) / measured;
+    serving.stop();
+    server.server_close();  // closes the idle connections: the client processes end
+  }
+  INFO("heap bytes per idle TLS connection: " << per_connection);
+  CHECK(per_connection > 1280);  // more than a plain connection: the measurement sees TLS
+  CHECK(per_connection <= 16 * 1024);
 }
