@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -66,6 +67,19 @@ struct AsyncDescribe : socketserver::AsyncStreamRequestHandler {
       const std::string answer = describe(request->tls());
       co_await wfile.write(answer);
     }
+  }
+};
+
+// docs/tls.md's handler that admits clients by name: only alice.example... here client.test.
+struct Admit : socketserver::StreamRequestHandler {
+  void setup() override {
+    const socketserver::PeerCertificate* peer = request->tls()->peer_certificate();
+    if (peer == nullptr || std::ranges::find(peer->dns_names, "client.test") == peer->dns_names.end())
+      throw std::runtime_error("not an admitted client");  // logged; the connection closes
+    StreamRequestHandler::setup();
+  }
+  void handle() override {
+    while (auto line = rfile.readline()) wfile.write("admitted\n");
   }
 };
 
@@ -301,4 +315,23 @@ TEST_CASE("TLS 1.2 resumes from the session cache when the client takes no ticke
   CHECK(round_trip(address, options, session));
   SSL_SESSION_free(session);
   CHECK(eventually([&] { return served.server.stats().tls.resumed == 1; }));
+}
+
+TEST_CASE("A handler admits clients by the names in their certificates (docs/tls.md)") {
+  Certificates& certs = certificates();
+  Served<socketserver::ThreadingTCPServer<Admit>> served;
+  socketserver::TlsSettings tls = certs.settings();
+  tls.ca_file = certs.ca;
+  tls.client_auth = socketserver::ClientAuth::optional;
+  served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+  {
+    TlsClient admitted(served.server.server_address(), certs, true);
+    admitted.send("hello\n");
+    CHECK(admitted.readline() == "admitted\n");
+    admitted.close_notify();
+  }
+  TlsClient anonymous(served.server.server_address(), certs, false);  // optional: the handshake passes
+  anonymous.send("hello\n");
+  CHECK(anonymous.readline().empty());  // setup() refused it: closed unanswered
+  CHECK(eventually([&] { return served.server.stats().errors == 1; }));
 }
