@@ -1,9 +1,10 @@
-// loadgen: a single-threaded epoll load generator for the upper-case line protocol. Every line
-// sent must come back upper-cased, byte for byte; anything else is counted as an error. Prints
-// one JSON line with the results on stdout.
+// loadgen: a single-threaded epoll load generator for the upper-case line protocol, in plain TCP
+// or TLS (OpenSSL). Every line sent must come back upper-cased, byte for byte; anything else is
+// counted as an error. Prints one JSON line with the results on stdout.
 //
-//   loadgen --port P --workload pingpong|pipelined|bulk|churn|idle [--connections N] [--depth D]
-//           [--size BYTES] [--duration S] [--warmup S] [--timeout S] [--sync]
+//   loadgen --port P --workload pingpong|pipelined|bulk|churn|idle|handshake [--connections N]
+//           [--depth D] [--size BYTES] [--duration S] [--warmup S] [--timeout S] [--sync]
+//           [--tls] [--tls-resume] [--tls-version 1.2|1.3]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,6 +13,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <array>
@@ -33,7 +37,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Workload { pingpong, pipelined, bulk, churn, idle };
+enum class Workload { pingpong, pipelined, bulk, churn, idle, handshake };
 
 struct Config {
   std::string host = "127.0.0.1";
@@ -51,6 +55,9 @@ struct Config {
   int source_addresses = 16;
   bool sync = false;
   bool proxy_v1 = false;  // each connection's first bytes are a PROXY protocol v1 header
+  bool tls = false;       // TLS over each connection (the server's certificate is not checked)
+  bool tls_resume = false;
+  int tls_version = 0;  // 0: the best both sides have
 };
 
 [[noreturn]] void usage(int status) {
@@ -59,11 +66,13 @@ struct Config {
       "usage: loadgen --port P [--host H] --workload pingpong|pipelined|bulk|churn|idle\n"
       "               [--connections N] [--depth D] [--size BYTES] [--duration S] [--warmup S]\n"
       "               [--timeout S] [--deadline S] [--connect-parallel N]\n"
-      "               [--source-addresses N] [--proxy-v1] [--sync]\n\n"
+      "               [--source-addresses N] [--proxy-v1] [--sync] [--tls] [--tls-resume]\n"
+      "               [--tls-version 1.2|1.3]\n\n"
       "Sends lowercase lines and checks that each comes back upper-cased; prints one JSON line.\n"
       "Defaults: pingpong 64 connections, depth 1, 64-byte lines; pipelined 64 x depth 16;\n"
       "bulk 8 connections of 16384-byte lines; churn 16 clients in flight, each connect, one\n"
-      "line, close; idle 5000 connections, one line each, then held until stdin reaches EOF.\n\n"
+      "line, close; idle 5000 connections, one line each, then held until stdin reaches EOF;\n"
+      "handshake (--tls) 16 clients in flight, each connect, TLS handshake, close.\n\n"
       "  --duration S        measured seconds (default 2), after --warmup S (default 0.5)\n"
       "  --timeout S         a reply not complete after S seconds is an error (default 10)\n"
       "  --deadline S        give up after S seconds in all (default: computed)\n"
@@ -71,6 +80,8 @@ struct Config {
       "  --source-addresses  churn to a 127.x address: connect from 127.0.0.1 .. 127.0.0.N (default 16)\n"
       "  --proxy-v1          open each connection with a PROXY protocol v1 header, in the same packet as\n"
       "                      its first request (a server that trusts 127.0.0.0/8 as a proxy)\n"
+      "  --tls               TLS on every connection; --tls-resume resumes the first session\n"
+      "                      (a ticket) on every later connection; --tls-version caps the version\n"
       "  --sync              print {\"ready\": N} once connected, start on a line from stdin,\n"
       "                      and after the result line, hold the connections until stdin EOF\n",
       out);
@@ -101,6 +112,11 @@ Config parse(int argc, char** argv) {
       c.sync = true;
       continue;
     }
+    if (arg == "--tls" || arg == "--tls-resume") {
+      c.tls = true;
+      c.tls_resume = c.tls_resume || arg == "--tls-resume";
+      continue;
+    }
     if (i + 1 >= argc) {
       fmt::print(stderr, "loadgen: unknown or incomplete option '{}'\n", arg);
       usage(2);
@@ -122,6 +138,8 @@ Config parse(int argc, char** argv) {
         c.workload = Workload::churn;
       } else if (value == "idle") {
         c.workload = Workload::idle;
+      } else if (value == "handshake") {
+        c.workload = Workload::handshake;
       } else {
         fmt::print(stderr, "loadgen: unknown workload '{}'\n", value);
         usage(2);
@@ -142,6 +160,9 @@ Config parse(int argc, char** argv) {
       c.deadline = parse_number<double>(arg, value);
     } else if (arg == "--source-addresses") {
       c.source_addresses = parse_number<int>(arg, value);
+    } else if (arg == "--tls-version") {
+      c.tls_version = value == "1.2" ? TLS1_2_VERSION : value == "1.3" ? TLS1_3_VERSION : -1;
+      if (c.tls_version < 0) usage(2);
     } else if (arg == "--connect-parallel") {
       c.connect_parallel = parse_number<int>(arg, value);
     } else {
@@ -157,7 +178,8 @@ Config parse(int argc, char** argv) {
     int connections, depth;
     long size;
   };
-  constexpr std::array<Defaults, 5> defaults{{{64, 1, 64}, {64, 16, 64}, {8, 1, 16384}, {16, 1, 64}, {5000, 1, 64}}};
+  constexpr std::array<Defaults, 6> defaults{
+      {{64, 1, 64}, {64, 16, 64}, {8, 1, 16384}, {16, 1, 64}, {5000, 1, 64}, {16, 1, 64}}};
   const auto& d = defaults[static_cast<std::size_t>(c.workload)];
   if (c.connections < 0) c.connections = d.connections;
   if (c.depth < 0) c.depth = d.depth;
@@ -165,6 +187,10 @@ Config parse(int argc, char** argv) {
   if (c.connections < 1 || c.depth < 1 || c.size < 2 || c.connect_parallel < 1 || c.source_addresses < 1 ||
       c.duration <= 0 || c.warmup < 0 || c.timeout <= 0) {
     fmt::print(stderr, "loadgen: connections, depth and connect-parallel must be >= 1, size >= 2, duration > 0\n");
+    usage(2);
+  }
+  if (c.workload == Workload::handshake && !c.tls) {
+    fmt::print(stderr, "loadgen: the handshake workload needs --tls\n");
     usage(2);
   }
   if (c.deadline < 0) {
@@ -209,7 +235,7 @@ void raise_fd_limit() {
   }
 }
 
-enum class State { closed, connecting, idle, busy, held };
+enum class State { closed, connecting, handshaking, ticket, idle, busy, held };
 
 struct Conn {
   int fd = -1;
@@ -223,6 +249,7 @@ struct Conn {
   std::uint64_t seq = 0;  // messages sent on this slot, to vary the letters
   bool want_out = false;  // EPOLLOUT registered
   bool proxied = false;   // the PROXY header has gone out on this connection
+  SSL* ssl = nullptr;     // with --tls
 };
 
 class LoadGen {
@@ -236,8 +263,8 @@ class LoadGen {
       fmt::print(stderr, "loadgen: --host must be an IPv4 address, got '{}'\n", cfg_.host);
       std::exit(2);
     }
-    spread_sources_ =
-        cfg_.workload == Workload::churn && cfg_.source_addresses > 1 && (ntohl(addr_.sin_addr.s_addr) >> 24) == 127;
+    spread_sources_ = (cfg_.workload == Workload::churn || cfg_.workload == Workload::handshake) &&
+                      cfg_.source_addresses > 1 && (ntohl(addr_.sin_addr.s_addr) >> 24) == 127;
     // 26 request variants, each line starting at a different letter, and their replies.
     const auto size = static_cast<std::size_t>(cfg_.size);
     for (std::size_t v = 0; v < 26; ++v) {
@@ -251,6 +278,13 @@ class LoadGen {
       replies_.push_back(std::move(reply));
     }
     latencies_.reserve(1 << 20);
+    if (cfg_.tls) {
+      tls_ = SSL_CTX_new(TLS_client_method());
+      if (tls_ == nullptr) fatal("SSL_CTX_new");
+      SSL_CTX_set_verify(tls_, SSL_VERIFY_NONE, nullptr);  // a benchmark of the server, not of trust
+      if (cfg_.tls_version != 0) SSL_CTX_set_max_proto_version(tls_, cfg_.tls_version);
+      SSL_CTX_set_session_cache_mode(tls_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    }
   }
 
   int run();
@@ -280,11 +314,17 @@ class LoadGen {
   }
 
   void close_conn(Conn& c) {
+    if (c.ssl != nullptr) {
+      // close_notify, without waiting; a connection freed without one loses its session for resumption
+      if (c.state == State::idle || c.state == State::held || c.state == State::ticket) SSL_shutdown(c.ssl);
+      SSL_free(c.ssl);
+      c.ssl = nullptr;
+    }
     if (c.fd >= 0) {
       ::close(c.fd);  // also leaves the epoll set
       c.fd = -1;
     }
-    if (c.state == State::connecting) --connecting_;
+    if (c.state == State::connecting || c.state == State::handshaking || c.state == State::ticket) --connecting_;
     if (c.state == State::held) --held_;
     if (c.state == State::busy) --busy_;
     c.state = State::closed;
@@ -344,6 +384,15 @@ class LoadGen {
       close_conn(c);
       return;
     }
+    if (cfg_.tls) {
+      c.ssl = SSL_new(tls_);
+      SSL_set_fd(c.ssl, c.fd);
+      SSL_set_connect_state(c.ssl);
+      if (session_ != nullptr) SSL_set_session(c.ssl, session_);
+      c.state = State::handshaking;
+      handshake(index, Clock::now());
+      return;
+    }
     --connecting_;
     c.state = State::idle;
     set_events(c, index, false);
@@ -351,6 +400,80 @@ class LoadGen {
     // the server accepted it (a full listen backlog leaves a connect "done" that nobody serves
     // until the kernel retries the handshake) before anything is measured.
     start_batch(index);
+  }
+
+  // Goes on with a connection's TLS handshake; then its first batch (the handshake workload:
+  // counts it and closes, churn style).
+  void handshake(std::size_t index, Clock::time_point now) {
+    Conn& c = conns_[index];
+    const int r = SSL_do_handshake(c.ssl);
+    if (r != 1) {
+      const int e = SSL_get_error(c.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        set_events(c, index, e == SSL_ERROR_WANT_WRITE);
+        return;
+      }
+      char text[256] = "the connection closed";
+      if (const unsigned long code = ERR_get_error()) ERR_error_string_n(code, text, sizeof text);
+      ERR_clear_error();
+      error(fmt::format("TLS handshake: {}", text));
+      close_conn(c);
+      return;
+    }
+    if (SSL_session_reused(c.ssl) == 1) ++resumed_;
+    // The handshake workload counts the handshake and closes; with --tls-resume the first
+    // connection first waits for a session it can resume (TLS 1.3 sends its ticket after the
+    // handshake), without a request, so that servers that do not echo (s_server) can be measured.
+    if (cfg_.workload == Workload::handshake && cfg_.tls_resume && session_ == nullptr) {
+      c.state = State::ticket;  // still counted in connecting_
+      set_events(c, index, false);
+      await_ticket(index);
+      return;
+    }
+    --connecting_;
+    c.state = State::idle;
+    set_events(c, index, false);
+    if (cfg_.workload == Workload::handshake) {
+      const bool running = phase_ == Phase::run || phase_ == Phase::drain;
+      if (running) ++total_messages_;
+      if (now >= measure_start_ && now < measure_end_ && phase_ == Phase::run) {
+        ++messages_;
+        const auto us =
+            std::max<long long>(0, std::chrono::duration_cast<std::chrono::microseconds>(now - c.started).count());
+        latencies_.push_back(static_cast<std::uint32_t>(std::min<long long>(us, UINT32_MAX)));
+      }
+      close_conn(c);
+      if (phase_ == Phase::run && now < measure_end_) open_conn(index);
+      return;
+    }
+    start_batch(index);
+  }
+
+  // --tls-resume's first connection: reads until its session can be resumed, keeps it, closes.
+  void await_ticket(std::size_t index) {
+    Conn& c = conns_[index];
+    char byte = 0;
+    for (;;) {
+      if (SSL_SESSION_is_resumable(SSL_get0_session(c.ssl)) == 1) break;
+      const int n = SSL_read(c.ssl, &byte, 1);  // takes in what came: the ticket
+      if (n > 0) {
+        error("the server sent bytes nobody asked for");
+        close_conn(c);
+        return;
+      }
+      const int e = SSL_get_error(c.ssl, n);
+      if (e == SSL_ERROR_WANT_READ) {
+        if (SSL_SESSION_is_resumable(SSL_get0_session(c.ssl)) == 1) break;
+        return;  // the next EPOLLIN
+      }
+      ERR_clear_error();
+      error("no session to resume before the connection ended");
+      close_conn(c);
+      return;
+    }
+    session_ = SSL_get1_session(c.ssl);
+    close_conn(c);
+    if (phase_ == Phase::run) open_conn(index);
   }
 
   void start_batch(std::size_t index) {
@@ -382,6 +505,10 @@ class LoadGen {
 
   void send_more(std::size_t index) {
     Conn& c = conns_[index];
+    if (c.ssl != nullptr) {
+      tls_send_more(index);
+      return;
+    }
     while (c.sent < c.out.size()) {
       const ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
       if (n > 0) {
@@ -400,8 +527,50 @@ class LoadGen {
     set_events(c, index, false);
   }
 
+  void tls_send_more(std::size_t index) {
+    Conn& c = conns_[index];
+    while (c.sent < c.out.size()) {
+      const int n = SSL_write(c.ssl, c.out.data() + c.sent, static_cast<int>(c.out.size() - c.sent));
+      if (n > 0) {
+        c.sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      const int e = SSL_get_error(c.ssl, n);
+      if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        set_events(c, index, true);
+        return;
+      }
+      ERR_clear_error();
+      error("TLS write failed");
+      close_conn(c);
+      return;
+    }
+    set_events(c, index, false);
+  }
+
+  // What a TLS connection has decrypted, until OpenSSL wants more from the socket.
+  void tls_receive(std::size_t index, Clock::time_point now) {
+    Conn& c = conns_[index];
+    for (;;) {
+      const int n = SSL_read(c.ssl, buffer_.data(), static_cast<int>(buffer_.size()));
+      if (n <= 0) {
+        const int e = SSL_get_error(c.ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+        ERR_clear_error();
+        got_bytes(index, 0, now);
+        return;
+      }
+      got_bytes(index, static_cast<std::size_t>(n), now);
+      if (c.fd < 0 || c.ssl == nullptr) return;
+    }
+  }
+
   void receive(std::size_t index, Clock::time_point now) {
     Conn& c = conns_[index];
+    if (c.ssl != nullptr) {
+      tls_receive(index, now);
+      return;
+    }
     const ssize_t n = ::recv(c.fd, buffer_.data(), buffer_.size(), 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
@@ -409,13 +578,18 @@ class LoadGen {
       close_conn(c);
       return;
     }
-    if (n == 0) {
+    got_bytes(index, static_cast<std::size_t>(n), now);
+  }
+
+  // `got` bytes of reply in buffer_ (0: the server closed).
+  void got_bytes(std::size_t index, std::size_t got, Clock::time_point now) {
+    Conn& c = conns_[index];
+    if (got == 0) {
       error(c.state == State::busy ? "connection closed by the server before the reply was complete"
                                    : "connection closed by the server while idle");
       close_conn(c);
       return;
     }
-    const auto got = static_cast<std::size_t>(n);
     if (c.state != State::busy || c.got + got > c.expect.size()) {
       error("the server sent bytes nobody asked for");
       close_conn(c);
@@ -437,7 +611,8 @@ class LoadGen {
       if (running) ++total_messages_;
       if (measuring) {
         ++messages_;
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - c.started).count();
+        const auto us =
+            std::max<long long>(0, std::chrono::duration_cast<std::chrono::microseconds>(now - c.started).count());
         latencies_.push_back(static_cast<std::uint32_t>(std::min<long long>(us, UINT32_MAX)));
       }
     }
@@ -454,6 +629,7 @@ class LoadGen {
         ++held_;
         break;
       case Workload::churn:
+      case Workload::handshake:
         close_conn(c);
         if (phase_ == Phase::run && now < measure_end_) open_conn(index);
         break;
@@ -465,7 +641,8 @@ class LoadGen {
 
   void check_timeouts(Clock::time_point now) {
     for (auto& c : conns_) {
-      if ((c.state == State::busy || c.state == State::connecting) && since(c.started, now) > cfg_.timeout) {
+      if ((c.state == State::busy || c.state == State::connecting || c.state == State::handshaking) &&
+          since(c.started, now) > cfg_.timeout) {
         error(fmt::format("no {} within {} s", c.state == State::busy ? "complete reply" : "connection", cfg_.timeout));
         close_conn(c);
       }
@@ -496,6 +673,9 @@ class LoadGen {
   std::uint64_t opened_ = 0, messages_ = 0, total_messages_ = 0, errors_ = 0;
   std::vector<std::string> error_samples_;
   std::vector<std::uint32_t> latencies_;
+  SSL_CTX* tls_ = nullptr;
+  SSL_SESSION* session_ = nullptr;  // --tls-resume: the first session, resumed by the rest
+  std::uint64_t resumed_ = 0;
   bool stdin_eof_ = false, stdin_line_ = false;
   double cpu_at_start_ = -1, cpu_at_end_ = -1;  // this process's CPU time at the window's ends
   std::string stdin_buf_;
@@ -537,6 +717,14 @@ void LoadGen::poll(int ms) {
       if (ev.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(index);
       continue;
     }
+    if (c.state == State::handshaking) {
+      handshake(index, now);
+      continue;
+    }
+    if (c.state == State::ticket) {
+      await_ticket(index);
+      continue;
+    }
     if (ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) receive(index, now);
     if (c.fd >= 0 && c.state == State::busy && (ev.events & EPOLLOUT)) send_more(index);
   }
@@ -568,10 +756,10 @@ void LoadGen::print_result(Clock::time_point traffic_start, Clock::time_point en
       "{{\"workload\": \"{}\", \"connections\": {}, \"depth\": {}, \"size\": {}, \"seconds\": {:.3f}, "
       "\"messages\": {}, \"total_messages\": {}, \"connections_opened\": {}, \"msgs_per_s\": {:.1f}, "
       "\"mb_per_s\": {:.2f}, \"client_cpu\": {:.2f}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, "
-      "\"max_us\": {}, \"held\": {}, "
+      "\"max_us\": {}, \"held\": {}, \"tls\": {}, \"tls_resumed\": {}, "
       "\"errors\": {}, \"error_samples\": [{}]}}\n",
       cfg_.workload_name, cfg_.connections, cfg_.depth, cfg_.size, seconds, messages_, total_messages_, opened_, rate,
-      mb, client_cpu, p50, p99, p999, max, held_, errors_, samples);
+      mb, client_cpu, p50, p99, p999, max, held_, cfg_.tls, resumed_, errors_, samples);
   std::fflush(stdout);
 }
 
@@ -582,7 +770,7 @@ int LoadGen::run() {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
   };
   const bool is_idle = cfg_.workload == Workload::idle;
-  const bool is_churn = cfg_.workload == Workload::churn;
+  const bool is_churn = cfg_.workload == Workload::churn || cfg_.workload == Workload::handshake;
   const auto n = conns_.size();
   const bool wants_stdin = is_idle || cfg_.sync;
   if (wants_stdin) {

@@ -169,20 +169,24 @@ def cargo_toolchain():
     return (cargo, rustc) if cargo and rustc else (None, None)
 
 
-def build_tokio(build_dir, jobs, notes):
+def build_tokio(build_dir, jobs, notes, crate="tokio", binary="tokio_server", crates=("tokio-1.*",),
+                label="Tokio peer"):
+    """Builds a Rust peer under peers/`crate` offline from Debian's crates: (its binary, Tokio's
+    version), or (None, None) with a note saying why not."""
     cargo, rustc = cargo_toolchain()
     registry = Path("/usr/share/cargo/registry")
     if not cargo:
-        notes.append("Tokio peer skipped: no `cargo`/`rustc` (Debian package `cargo`).")
+        notes.append(f"{label} skipped: no `cargo`/`rustc` (Debian package `cargo`).")
         return None, None
-    if not any(registry.glob("tokio-1.*")):
-        notes.append("Tokio peer skipped: no Tokio crate in /usr/share/cargo/registry (Debian package "
-                     "`librust-tokio-dev`).")
+    missing = [pattern for pattern in crates if not any(registry.glob(pattern))]
+    if missing:
+        notes.append(f"{label} skipped: no {', '.join(missing)} crate in /usr/share/cargo/registry (Debian's "
+                     "`librust-tokio-dev`, `librust-tokio-rustls-dev`, `librust-rustls-pemfile-dev`).")
         return None, None
-    work = build_dir / "tokio"
+    work = build_dir / crate
     (work / "src").mkdir(parents=True, exist_ok=True)
     for name in ["Cargo.toml", "src/main.rs"]:
-        source, target = HERE / "peers" / "tokio" / name, work / name
+        source, target = HERE / "peers" / crate / name, work / name
         if not target.exists() or target.read_bytes() != source.read_bytes():
             shutil.copyfile(source, target)  # only when changed, so cargo keeps its cache
     cargo_home = work / "cargo-home"
@@ -192,14 +196,14 @@ def build_tokio(build_dir, jobs, notes):
         "[source.crates-io]\nreplace-with = \"debian-packages\"\n\n"
         f"[source.debian-packages]\ndirectory = \"{registry}\"\n\n[net]\noffline = true\n")
     env = dict(os.environ, CARGO_HOME=str(cargo_home), RUSTC=rustc)
-    log("building the Tokio peer (offline, Debian's crates)")
+    log(f"building the {label} (offline, Debian's crates)")
     try:
         result = subprocess.run([cargo, "build", "--offline", "--release", "-j", str(jobs)], cwd=work, env=env,
                                 capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
         result = None
     if result is None or result.returncode != 0:
-        notes.append("Tokio peer skipped: `cargo build` failed: " +
+        notes.append(f"{label} skipped: `cargo build` failed: " +
                      (result.stderr.strip()[-500:] if result else "timed out"))
         return None, None
     version = None
@@ -207,7 +211,7 @@ def build_tokio(build_dir, jobs, notes):
     if lock.exists():
         match = re.search(r'name = "tokio"\nversion = "([^"]+)"', lock.read_text())
         version = match.group(1) if match else None
-    return work / "target" / "release" / "tokio_server", version
+    return work / "target" / "release" / binary, version
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <string>
 #include <new>
+#include <string>
 #include <string_view>
 #include <vector>
 

@@ -7,8 +7,8 @@
 
 #include <sys/socket.h>
 
-#include <cctype>
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -240,8 +240,8 @@ TEST_CASE("SNI chooses the certificate by name, exact before wildcard, the defau
   CHECK(common_name("b.example.test") == "wildcard");
   CHECK(common_name("exact.test") == "exact");
   CHECK(common_name("localhost") == "localhost");
-  CHECK_THROWS(TlsClient(address, certs, false, "a.example.test"));  // exact: the cert for exact.test, which fails
-                                                                     // the client's check of a.example.test
+  CHECK_THROWS(TlsClient(address, certs, false, "a.example.test"));    // exact: the cert for exact.test, which fails
+                                                                       // the client's check of a.example.test
   CHECK_THROWS(TlsClient(address, certs, false, "x.y.example.test"));  // one label only: the default cert
 }
 
