@@ -245,7 +245,7 @@ struct TlsContextData {
   std::string alpn;  // the server's protocols in ALPN's wire form
   std::function<void(std::string_view)> keylog;
   std::vector<std::pair<std::string, SSL_CTX*>> names;  // SNI: lowercase name or "*.rest", and its context
-  std::vector<SSL_CTX*> owned;                           // the SNI certificates' contexts
+  std::vector<SSL_CTX*> owned;                          // the SNI certificates' contexts
   bool strict_sni = false;
   std::shared_ptr<TicketKeys> ticket_keys;
 };
@@ -443,7 +443,8 @@ SOCKETSERVER_DECL ssl_ctx_st* TlsContext::build(const TlsSettings& settings) con
   std::unique_ptr<SSL_CTX, detail::SslCtxDeleter> context(build_one(settings, settings.cert_file, settings.key_file));
   // The callback runs for every connection: its answer also keeps the name in the session, for
   // TlsStream::server_name() after a TLS 1.2 resumption.
-  auto& data = *static_cast<detail::TlsContextData*>(SSL_CTX_get_ex_data(context.get(), detail::tls_context_data_index()));
+  auto& data =
+      *static_cast<detail::TlsContextData*>(SSL_CTX_get_ex_data(context.get(), detail::tls_context_data_index()));
   data.strict_sni = settings.strict_sni;
   for (const TlsSettings::Certificate& more : settings.sni) {
     if (more.cert_file.empty() || more.key_file.empty())
@@ -458,21 +459,22 @@ SOCKETSERVER_DECL ssl_ctx_st* TlsContext::build(const TlsSettings& settings) con
     for (std::string& name : names) data.names.emplace_back(std::move(name), serving);
   }
   for (std::string& name : detail::dns_names(context.get())) data.names.emplace_back(std::move(name), context.get());
-  SSL_CTX_set_tlsext_servername_callback(context.get(), +[](SSL* ssl, int* alert, void* /*arg*/) {
-    const char* asked = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (asked == nullptr) return SSL_TLSEXT_ERR_NOACK;  // cert_file's
-    const detail::TlsContextData& table = detail::tls_context_data(SSL_get_SSL_CTX(ssl));
-    SSL_CTX* serving = table.serving(detail::lowercase(asked));
-    if (serving == nullptr) {
-      if (!table.strict_sni) return SSL_TLSEXT_ERR_OK;
-      if (auto* why = static_cast<TlsFailure*>(SSL_get_ex_data(ssl, detail::tls_failure_slot_index())))
-        *why = TlsFailure::unknown_server_name;
-      *alert = SSL_AD_UNRECOGNIZED_NAME;
-      return SSL_TLSEXT_ERR_ALERT_FATAL;
-    }
-    if (serving != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, serving);
-    return SSL_TLSEXT_ERR_OK;
-  });
+  SSL_CTX_set_tlsext_servername_callback(
+      context.get(), +[](SSL* ssl, int* alert, void* /*arg*/) {
+        const char* asked = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        if (asked == nullptr) return SSL_TLSEXT_ERR_NOACK;  // cert_file's
+        const detail::TlsContextData& table = detail::tls_context_data(SSL_get_SSL_CTX(ssl));
+        SSL_CTX* serving = table.serving(detail::lowercase(asked));
+        if (serving == nullptr) {
+          if (!table.strict_sni) return SSL_TLSEXT_ERR_OK;
+          if (auto* why = static_cast<TlsFailure*>(SSL_get_ex_data(ssl, detail::tls_failure_slot_index())))
+            *why = TlsFailure::unknown_server_name;
+          *alert = SSL_AD_UNRECOGNIZED_NAME;
+          return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+        if (serving != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, serving);
+        return SSL_TLSEXT_ERR_OK;
+      });
   return context.release();
 }
 
