@@ -96,7 +96,7 @@ def servers_for(build, cert, peers):
                            ["openssl", "s_server", "-quiet", "-accept", "127.0.0.1:{port}", "-cert", str(cert[0]),
                             "-key", str(cert[1])], handshakes_only=True, stdin_open=True))
     if peers.get("go"):
-        servers.append(Tls("go-crypto/tls", "Go crypto/tls, GOMAXPROCS=1",
+        servers.append(Tls("go-crypto-tls", "Go crypto/tls, GOMAXPROCS=1",
                            [str(peers["go"]), "-port", "{port}", "-tls-cert", str(cert[0]), "-tls-key", str(cert[1])],
                            env={"GOMAXPROCS": "1"}))
     if peers.get("tokio-rustls"):

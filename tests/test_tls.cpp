@@ -9,14 +9,18 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <socketserver/async.hpp>
@@ -32,6 +36,7 @@ using test::Certificates;
 using test::Client;
 using test::eventually;
 using test::Served;
+using test::TempDir;
 using test::TlsClient;
 
 // Writes back what the handler reads of its TLS session and of the client's certificate.
@@ -47,6 +52,14 @@ std::string describe(const socketserver::TlsStream* tls) {
   }
   return out + "\n";
 }
+
+// Answers one line with the ALPN protocol chosen, then returns: the server then closes with
+// close_notify.
+struct OneAnswer : socketserver::StreamRequestHandler {
+  void handle() override {
+    if (auto line = rfile.readline()) wfile.write("alpn=" + request->tls()->alpn() + "\n");
+  }
+};
 
 // The name the client asked for (SNI), as the handler reads it.
 struct ServerName : socketserver::StreamRequestHandler {
@@ -334,4 +347,85 @@ TEST_CASE("A handler admits clients by the names in their certificates (docs/tls
   anonymous.send("hello\n");
   CHECK(anonymous.readline().empty());  // setup() refused it: closed unanswered
   CHECK(eventually([&] { return served.server.stats().errors == 1; }));
+}
+
+TEST_CASE("TLS on Unix stream servers, blocking and async") {
+  Certificates& certs = certificates();
+  TempDir dir;
+  socketserver::ThreadingUnixStreamServer<Describe> blocking(dir.path("tls.sock"));
+  socketserver::AsyncUnixStreamServer<AsyncDescribe> async(dir.path("tls-async.sock"));
+  async.threads = 1;
+  blocking.tls = async.tls = std::make_shared<socketserver::TlsContext>(certs.settings());
+  test::ServerThread serving_blocking(blocking);
+  test::ServerThread serving_async(async);
+  for (socketserver::BaseServer* server :
+       {static_cast<socketserver::BaseServer*>(&blocking), static_cast<socketserver::BaseServer*>(&async)}) {
+    TlsClient client(server->server_address(), certs, false);
+    client.send("who\n");
+    CHECK(client.readline() == "TLSv1.3 established no certificate\n");
+    client.close_notify();
+  }
+}
+
+namespace {
+// A client that sends `alpn` (wire form) and one line, and returns the answer.
+std::string alpn_answer(const socketserver::Address& address, const std::string& wire) {
+  Certificates& certs = certificates();
+  TlsClient::Options options;
+  options.alpn = wire;
+  TlsClient client(address, certs, options);
+  client.send("x\n");
+  std::string answer = client.readline();
+  client.close_notify();
+  return answer;
+}
+}  // namespace
+
+TEST_CASE("ALPN: the server's list picks the protocol the handler reads; a client with none in common is refused") {
+  Served<socketserver::ThreadingTCPServer<OneAnswer>> served;
+  socketserver::TlsSettings tls = certificates().settings();
+  tls.alpn = {"x-chat", "http/1.1"};
+  served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+  const socketserver::Address address = served.server.server_address();
+  CHECK(alpn_answer(address, std::string("\x08http/1.1\x06x-chat", 16)) == "alpn=x-chat\n");  // ours first
+  CHECK(alpn_answer(address, std::string("\x08http/1.1", 9)) == "alpn=http/1.1\n");
+  CHECK(alpn_answer(address, "") == "alpn=\n");  // no ALPN offered: none chosen
+  CHECK_THROWS(alpn_answer(address, std::string("\x02h2", 3)));
+}
+
+TEST_CASE("The key log callback gets the secrets; nothing logs them without it") {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  socketserver::TlsSettings tls = certificates().settings();
+  tls.keylog = [&](std::string_view line) {
+    const std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  };
+  Served<socketserver::ThreadingTCPServer<OneAnswer>> served;
+  served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+  CHECK(alpn_answer(served.server.server_address(), "") == "alpn=\n");
+  const std::lock_guard lock(mutex);
+  CHECK(std::ranges::any_of(
+      lines, [](const std::string& line) { return line.starts_with("CLIENT_HANDSHAKE_TRAFFIC_SECRET "); }));
+}
+
+TEST_CASE("A peer that never answers close_notify costs at most close_notify_timeout") {
+  Certificates& certs = certificates();
+  for (const double wait : {0.0, 0.4}) {
+    Served<socketserver::ThreadingTCPServer<OneAnswer>> served;
+    socketserver::TlsSettings tls = certs.settings();
+    tls.close_notify_timeout = socketserver::Seconds(wait);
+    served.server.tls = std::make_shared<socketserver::TlsContext>(tls);
+    TlsClient client(served.server.server_address(), certs, false);
+    client.send("x\n");
+    CHECK(client.readline() == "alpn=\n");
+    const auto start = std::chrono::steady_clock::now();
+    // The handler has returned: the server's close_notify comes, and this client never answers it.
+    CHECK(client.read_to_end() == 0);  // close_notify: the end of the stream
+    CHECK(eventually([&] { return served.server.stats().active == 0; }));
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO("close_notify_timeout " << wait << " s: closed after " << took << " s");
+    CHECK(took < wait + 1.0);
+    if (wait > 0) CHECK(took >= wait * 0.9);  // it did wait for the peer's close_notify
+  }
 }

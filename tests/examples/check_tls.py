@@ -5,14 +5,17 @@ usage: check_tls.py UPPERCASE_ECHO GET_TIME [--concurrency MODE]
 
 Makes a CA, a server certificate and client certificates with the openssl CLI, starts
 UPPERCASE_ECHO with --tls-cert/--tls-key (--log-level info) and checks: echo over TLS 1.3 and
-TLS 1.2, TLS 1.1 and 1.0 refused (s_client), plaintext refused and counted in the log, a
-connection closed before its ClientHello logged at info, a dribbled ClientHello cut at
---handshake-timeout, the server's close_notify answering the client's, truncation inside a
-request (errc::truncated_frame) and between requests (a clean end), a 100 MiB transfer checked
-byte for byte, mutual TLS (required: no certificate and a wrong CA refused, a good one served),
-and a reload on SIGHUP (new connections get the new certificate, open ones keep going, a broken
-file keeps the old one). GET_TIME is checked once with curl --cacert. One --concurrency mode a
-run. Every wait is bounded; every process started is stopped, also on failure.
+TLS 1.2, s_client's chain check and resumption (-sess_out/-sess_in), TLS 1.1 and 1.0 refused,
+plaintext refused and logged, a connection closed before its ClientHello logged at info, a
+dribbled ClientHello cut at --handshake-timeout, the server's close_notify answering the
+client's, truncation inside a request (errc::truncated_frame) and between requests (a clean
+end), the client's own checks (a wrong host name, an expired server certificate), a 100 MiB
+transfer checked byte for byte, mutual TLS (required: no certificate, another CA's and an
+expired one refused, a good one served), a reload on SIGHUP (new connections get the new
+certificate, open ones keep going, a broken file keeps the old one), and 1,000 concurrent
+handshakes held through 100 reloads. GET_TIME is checked once with curl --cacert. One
+--concurrency mode a run. Every wait is bounded; every process started is stopped, also on
+failure.
 """
 import asyncio
 import hashlib
@@ -57,6 +60,25 @@ def make_signed(directory, name, ca, cn, san):
         out.write(f"subjectAltName={san}\n")
     openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial", "-days", "2",
             "-extfile", extensions, "-out", cert)
+    return cert, key
+
+
+def make_expired(directory, name, ca, cn):
+    """A certificate signed by `ca` that expired in 2020 (openssl ca sets its dates)."""
+    key, csr, cert = (os.path.join(directory, f"{name}.{ext}") for ext in ("key", "csr", "crt"))
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={cn}",
+            "-keyout", key, "-out", csr)
+    database = os.path.join(directory, f"{name}-ca")
+    os.makedirs(database, exist_ok=True)
+    open(os.path.join(database, "index.txt"), "w").close()
+    with open(os.path.join(database, "serial"), "w") as out:
+        out.write("01\n")
+    config = os.path.join(database, "ca.cnf")
+    with open(config, "w") as out:
+        out.write(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {database}/index.txt\nnew_certs_dir = {database}\n"
+                  f"serial = {database}/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
+    openssl("ca", "-batch", "-config", config, "-cert", ca[0], "-keyfile", ca[1], "-in", csr, "-out", cert,
+            "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-notext")
     return cert, key
 
 
@@ -238,12 +260,33 @@ def check_bulk(echo, ca):
                (count * len(line), sent.hexdigest()))
 
 
-def check_mutual(binary, server_cert, ca, good_client, wrong_client):
+def check_hostname(echo, ca):
+    """The client's own checks see the server's certificate as it is: a wrong name is refused."""
+    try:
+        with connect(echo.port, client_context(ca), server_name="not-this-host.test"):
+            fail("a certificate for localhost passed as not-this-host.test")
+    except ssl.SSLCertVerificationError as e:
+        expect("a wrong host name fails the client's check", "Hostname mismatch" in str(e) or "match" in str(e), True)
+
+
+def check_expired_server(binary, directory, ca):
+    expired = make_expired(directory, "expired-server", ca, "localhost")
+    echo = start_echo(binary, expired)
+    try:
+        with connect(echo.port, client_context(ca[0])):
+            fail("an expired server certificate passed the client's check")
+    except ssl.SSLCertVerificationError as e:
+        expect("an expired server certificate fails the client's check", "expired" in str(e), True)
+    echo.stop()
+
+
+def check_mutual(binary, server_cert, ca, good_client, wrong_client, expired_client):
     echo = start_echo(binary, server_cert, "--tls-ca", ca[0], "--tls-client-auth", "required")
     with connect(echo.port, client_context(ca[0], client_cert=good_client)) as tls:
         tls.sendall(b"mutual\n")
         expect("a client certificate from the CA is served", read_exactly(tls, 7), b"MUTUAL\n")
-    for what, cert in (("no client certificate", None), ("a certificate from another CA", wrong_client)):
+    for what, cert in (("no client certificate", None), ("a certificate from another CA", wrong_client),
+                       ("an expired client certificate", expired_client)):
         try:
             with connect(echo.port, client_context(ca[0], client_cert=cert)) as tls:
                 tls.sendall(b"x\n")
@@ -253,6 +296,8 @@ def check_mutual(binary, server_cert, ca, good_client, wrong_client):
             print(f"ok: {what} refused under client auth required")
     echo.wait_log("a missing client certificate is logged", r"failed: .*peer did not return a certificate")
     echo.wait_log("a wrong CA is logged", r"failed: .*certificate verify failed")
+    echo.wait_log("an expired client certificate is counted as a bad certificate",
+                  r"failed: .*(certificate verify failed|certificate expired)")
     echo.stop()
 
 
@@ -392,10 +437,13 @@ def main():
         check_closed_before_hello(echo)
         check_truncation(echo, ca[0])
         check_handshake_timeout(echo, ca[0])
+        check_hostname(echo, ca[0])
         if CONCURRENCY in ("threading", "async"):  # 100 MiB: in two modes only
             check_bulk(echo, ca[0])
         echo.stop()
-        check_mutual(echo_binary, server_cert, ca, good_client, wrong_client)
+        check_mutual(echo_binary, server_cert, ca, good_client, wrong_client,
+                     make_expired(directory, "expired-client", ca, "client.test"))
+        check_expired_server(echo_binary, directory, ca)
         check_reload(echo_binary, directory, ca)
         if CONCURRENCY in ("threading", "async"):  # 1,000 connections: in two modes only
             check_many_with_reloads(echo_binary, directory, ca)

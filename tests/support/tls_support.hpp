@@ -99,11 +99,12 @@ class TlsClient {
     SSL_SESSION* resume = nullptr;
     int max_version = 0;
     std::uint64_t options = 0;
+    std::string alpn;  // the protocols offered, in ALPN's wire form
   };
 
   TlsClient(const socketserver::Address& address, const Certificates& certs, bool with_certificate,
             const std::string& server_name = "localhost")
-      : TlsClient(address, certs, Options{with_certificate, server_name}) {}
+      : TlsClient(address, certs, Options{with_certificate, server_name, nullptr, 0, 0, {}}) {}
 
   TlsClient(const socketserver::Address& address, const Certificates& certs, const Options& options)
       : socket_(Client::connect(address)), context_(SSL_CTX_new(TLS_client_method())) {
@@ -111,6 +112,9 @@ class TlsClient {
     const std::string& server_name = options.server_name;
     if (options.max_version != 0) SSL_CTX_set_max_proto_version(context_.get(), options.max_version);
     SSL_CTX_set_options(context_.get(), options.options);
+    if (!options.alpn.empty())
+      SSL_CTX_set_alpn_protos(context_.get(), reinterpret_cast<const unsigned char*>(options.alpn.data()),
+                              static_cast<unsigned>(options.alpn.size()));
     SSL_CTX_load_verify_locations(context_.get(), certs.ca.c_str(), nullptr);
     SSL_CTX_set_verify(context_.get(), SSL_VERIFY_PEER, nullptr);
     if (with_certificate) {
