@@ -279,7 +279,7 @@ TEST_CASE("strict_sni refuses a name no certificate serves, counted") {
 namespace {
 // One line there and back on a new connection resuming `session` (or none); whether it was
 // resumed, and the connection's session for the next one in `next`.
-bool round_trip(const socketserver::Address& address, TlsClient::Options options, SSL_SESSION*& next) {
+bool round_trip(const socketserver::Address& address, const TlsClient::Options& options, SSL_SESSION*& next) {
   TlsClient client(address, certificates(), options);
   client.send("x\n");
   CHECK(client.readline() == "localhost\n");
