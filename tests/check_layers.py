@@ -8,7 +8,9 @@ line per floor, `floor N: PATTERN...`, highest first. A pattern is a header's pa
 include/socketserver (`async.hpp`), a folder's headers at any depth (`async/**`) or every
 header at the top (`*.hpp`). A header belongs to the floor of its most specific pattern: a
 name beats a folder, a folder beats `*.hpp`. Every header must belong to a floor, and may
-include only headers on its own floor or below: an include that runs up fails the check.
+include only headers on its own floor or below: an include that runs up fails the check. Every
+header must also be reached from the top floor's (the umbrellas): CI's clang-tidy analyses the
+headers through the umbrellas' units alone.
 """
 import pathlib
 import re
@@ -63,14 +65,25 @@ def main():
         if floor[header] is None:
             problems.append(f"{header}: on no floor of docs/design.md")
     edges = 0
+    includes = {}
     for header in headers:
-        for target in re.findall(r"#include <socketserver/([^>]+)>", (include / header).read_text()):
+        includes[header] = re.findall(r"#include <socketserver/([^>]+)>", (include / header).read_text())
+        for target in includes[header]:
             edges += 1
             if target not in floor:
                 problems.append(f"{header} includes {target}, which does not exist")
             elif None not in (floor[header], floor[target]) and floor[target] > floor[header]:
                 problems.append(f"{header} (floor {floor[header]}) includes {target} (floor {floor[target]}): "
                                 "an include that runs up")
+    top = max((f for f in floor.values() if f is not None), default=None)
+    reached, todo = set(), [h for h in headers if floor[h] == top]
+    while todo:
+        header = todo.pop()
+        if header not in reached:
+            reached.add(header)
+            todo += [t for t in includes.get(header, []) if t in floor]
+    problems += [f"{header}: not reached from the umbrellas (floor {top})" for header in headers
+                 if header not in reached]
     for problem in problems:
         print(problem)
     print(f"{len(headers)} headers on {len(floors)} floors, {edges} includes, {len(problems)} problems")
