@@ -129,6 +129,12 @@ class TlsStream final : public StreamLayer {
   template <class Call>
   Step step(Call call);
 
+  // Runs `call` (SSL_read, SSL_write) until it moves bytes or fails for good. A blocking stream
+  // waits for the socket, at most the stream's timeout in `direction` from the first wait (then
+  // std::errc::timed_out, naming `what`); a non-blocking one sets `blocked` instead.
+  template <class Call>
+  Step transfer(Call call, Direction direction, const char* what, bool& blocked);
+
   // Blocking only: waits until the socket is ready for `direction` or `deadline` passes.
   bool wait(Direction direction, Clock::time_point deadline) const;
 
@@ -356,58 +362,53 @@ SOCKETSERVER_DECL TlsFailure TlsStream::classify(const Step& s) const noexcept {
   }
 }
 
+template <class Call>
+TlsStream::Step TlsStream::transfer(Call call, Direction direction, const char* what, bool& blocked) {
+  std::optional<Clock::time_point> deadline;
+  for (;;) {
+    Step s = step(call);
+    if (s.result > 0 || (s.error != SSL_ERROR_WANT_READ && s.error != SSL_ERROR_WANT_WRITE)) return s;
+    if (!polls_ || s.would_block) {
+      blocked = true;
+      return s;
+    }
+    if (!deadline) deadline = deadline_for(direction);
+    if (!wait(s.wait, *deadline)) throw std::system_error(std::make_error_code(std::errc::timed_out), what);
+  }
+}
+
 SOCKETSERVER_DECL std::size_t TlsStream::read_some(std::span<char> buffer) {
   if (buffer.empty()) return 0;
   if (ended_) return 0;
   const int size = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
-  Clock::time_point deadline{};
-  bool timed = false;
-  for (;;) {
-    const Step s = step([&](SSL* ssl) { return SSL_read(ssl, buffer.data(), size); });
-    if (s.result > 0) return static_cast<std::size_t>(s.result);
-    if (s.error == SSL_ERROR_WANT_READ || s.error == SSL_ERROR_WANT_WRITE) {
-      if (!polls_ || s.would_block) return would_block;
-      if (!timed) {
-        deadline = deadline_for(Direction::read);
-        timed = true;
-      }
-      if (!wait(s.wait, deadline)) throw std::system_error(std::make_error_code(std::errc::timed_out), "recv");
-      continue;
-    }
-    if (s.error == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
-      ended_ = true;
-      return 0;
-    }
-    if (!s.below_error && (s.eof || ERR_GET_REASON(s.reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-      ended_ = truncated_ = true;  // closed without close_notify
-      failed_ = true;
-      return 0;
-    }
-    fail(s, errc::tls_error, "TLS read");
+  bool blocked = false;
+  const Step s =
+      transfer([&](SSL* ssl) { return SSL_read(ssl, buffer.data(), size); }, Direction::read, "recv", blocked);
+  if (blocked) return would_block;
+  if (s.result > 0) return static_cast<std::size_t>(s.result);
+  if (s.error == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
+    ended_ = true;
+    return 0;
   }
+  if (!s.below_error && (s.eof || ERR_GET_REASON(s.reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+    ended_ = truncated_ = true;  // closed without close_notify
+    failed_ = true;
+    return 0;
+  }
+  fail(s, errc::tls_error, "TLS read");
 }
 
 SOCKETSERVER_DECL std::size_t TlsStream::write_some(std::span<const char> data) {
   if (data.empty()) return 0;
   const int size = static_cast<int>(std::min<std::size_t>(data.size(), INT_MAX));
-  Clock::time_point deadline{};
-  bool timed = false;
-  for (;;) {
-    const Step s = step([&](SSL* ssl) { return SSL_write(ssl, data.data(), size); });
-    if (s.result > 0) return static_cast<std::size_t>(s.result);
-    if (s.error == SSL_ERROR_WANT_READ || s.error == SSL_ERROR_WANT_WRITE) {
-      if (!polls_ || s.would_block) return would_block;
-      if (!timed) {
-        deadline = deadline_for(Direction::write);
-        timed = true;
-      }
-      if (!wait(s.wait, deadline)) throw std::system_error(std::make_error_code(std::errc::timed_out), "send");
-      continue;
-    }
-    if (s.error == SSL_ERROR_ZERO_RETURN || (!s.below_error && s.eof))
-      throw std::system_error(std::make_error_code(std::errc::broken_pipe), "TLS write: the peer closed");
-    fail(s, errc::tls_error, "TLS write");
-  }
+  bool blocked = false;
+  const Step s =
+      transfer([&](SSL* ssl) { return SSL_write(ssl, data.data(), size); }, Direction::write, "send", blocked);
+  if (blocked) return would_block;
+  if (s.result > 0) return static_cast<std::size_t>(s.result);
+  if (s.error == SSL_ERROR_ZERO_RETURN || (!s.below_error && s.eof))
+    throw std::system_error(std::make_error_code(std::errc::broken_pipe), "TLS write: the peer closed");
+  fail(s, errc::tls_error, "TLS write");
 }
 
 SOCKETSERVER_DECL bool TlsStream::close_handshake(Clock::time_point deadline) {
