@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from harness import expect
+
 TIMEOUT = 10
 # Exiting takes longer under a sanitizer on a loaded machine (ThreadSanitizer's exit in a
 # forking server took more than 10 s once in CI); what is checked is that it exits, with 0.
@@ -88,16 +90,6 @@ def check_signal_with_client(binary, request, reply_pattern):
         expect("first signal announces the shutdown", "shutting down" in next_line(proc), True)
         proc.send_signal(signal.SIGINT)
         expect("a second signal ends it while a client is connected", proc.wait(timeout=TIMEOUT), -signal.SIGINT)
-
-
-def expect(what, got, want):
-    if isinstance(want, re.Pattern):
-        ok = want.fullmatch(got) is not None
-    else:
-        ok = got == want
-    if not ok:
-        sys.exit(f"{what}: got {got!r}, want {want!r}")
-    print(f"ok: {what}")
 
 
 def check_uppercase(binary, nc):
