@@ -43,7 +43,7 @@ class BasicStreamServer : public StreamSocketServer<Protocol, StreamRequest> {
     Address client = client_address;
     if (this->opens_layers(connection) && !open_connection(connection, client)) return;
     detail::run_handler<Handler>(connection, client, this);
-    if (connection.tls() != nullptr || !this->layers.empty()) close_connection(connection, client);
+    if (this->closes_layers(connection)) close_connection(connection, client);
   }
 
  private:

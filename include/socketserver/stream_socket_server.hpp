@@ -208,6 +208,9 @@ class StreamSocketServer : public BaseServer {
     return !layers.empty() || tls || (record != nullptr && record->expects_proxy_header());
   }
 
+  // Whether a connection has a closing exchange to run after its handler (close_connection()).
+  bool closes_layers(const RequestType& request) const noexcept { return request.tls() != nullptr || !layers.empty(); }
+
   // The TLS handshake's deadline: handshake_timeout after the accept.
   detail::Clock::time_point tls_deadline(const RequestType& request) const {
     const detail::ConnectionRecord* record = detail::RequestAccess::record(request);
@@ -219,10 +222,11 @@ class StreamSocketServer : public BaseServer {
   // After the TLS handshake: counted, and logged at debug.
   void tls_handshake_done(const RequestType& request, const Address& client) {
     const TlsStream& layer = *request.tls();
+    const bool resumed = layer.resumed();
     tracker().count_tls(TlsFailure::none);
-    if (layer.resumed()) tracker().count_tls_resumed();
+    if (resumed) tracker().count_tls_resumed();
     logger.log(LogLevel::debug, LogCategory::security, "TLS from {}: {} {}{}", client, layer.protocol(), layer.cipher(),
-               layer.resumed() ? " (resumed)" : "");
+               resumed ? " (resumed)" : "");
   }
 
   // A TLS handshake that failed (the exception being handled): the close reason, counted by
@@ -232,11 +236,11 @@ class StreamSocketServer : public BaseServer {
     detail::RequestAccess::note_current_exception(request);
     const TlsFailure why = request.tls()->failure();
     tracker().count_tls(why == TlsFailure::none ? TlsFailure::other : why);
-    const std::string message = detail::current_exception_message();
     if (why == TlsFailure::eof_before_hello) {
       logger.log(LogLevel::info, LogCategory::security, "TLS from {}: closed before its ClientHello", client);
     } else {
-      logger.log(LogLevel::warning, LogCategory::security, "TLS handshake from {} failed: {}", client, message);
+      logger.log(LogLevel::warning, LogCategory::security, "TLS handshake from {} failed: {}", client,
+                 detail::current_exception_message());
     }
   }
 

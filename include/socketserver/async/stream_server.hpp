@@ -264,7 +264,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
       } catch (...) {
         if (!error) error = std::current_exception();
       }
-      if (!error && (request.tls() != nullptr || !this->layers.empty())) co_await close_connection(*session, request);
+      if (!error && this->closes_layers(request)) co_await close_connection(*session, request);
     }
     end_session(session, request, client_address, error);
   }
