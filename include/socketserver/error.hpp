@@ -45,6 +45,9 @@ enum class errc {
   client_hello_too_large,
   /// A TLS error after the handshake (a record that does not authenticate, a fatal alert).
   tls_error,
+  /// The bytes queued through the connection's handle passed Limits::max_queued_bytes: the
+  /// peer reads slower than it is sent to (a slow consumer).
+  send_queue_full,
 };
 
 namespace detail {
@@ -83,6 +86,8 @@ class ErrorCategory final : public std::error_category {
         return "TLS ClientHello too large";
       case errc::tls_error:
         return "TLS error";
+      case errc::send_queue_full:
+        return "send queue over max_queued_bytes (a slow consumer)";
     }
     return "unknown socketserver error";
   }

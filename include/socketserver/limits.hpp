@@ -52,6 +52,18 @@ struct Limits {
   /// 0 here: no cap.
   std::size_t max_line = std::size_t{64} * 1024;
 
+  /// The most bytes a connection's handle (ConnectionHandle::send(), a group's broadcast) may
+  /// have queued and not yet written, while the peer reads slower than they come. Past it,
+  /// `queue_overflow` decides; 0: no cap.
+  std::size_t max_queued_bytes = std::size_t{1024} * 1024;
+
+  /// What a send() that would pass max_queued_bytes does.
+  enum class QueueOverflow {
+    disconnect,  ///< cut the slow consumer (errc::send_queue_full), so the others are not held up
+    drop,        ///< drop that message, keep the connection (a lossy feed: prices, presence)
+  };
+  QueueOverflow queue_overflow = QueueOverflow::disconnect;
+
   /// How long server_close() waits for open connections to finish before it cuts them.
   /// Connections waiting for their next request (they have sent one before) are closed at
   /// once; a new connection may still send its first. std::nullopt waits for ever.

@@ -63,6 +63,14 @@ struct ServerStats {
   };
   Tls tls;
 
+  /// Sends through connection handles (ConnectionHandle, ConnectionGroup::broadcast()) that
+  /// found the connection's queue full (Limits::max_queued_bytes).
+  struct Queues {
+    std::uint64_t dropped = 0;       ///< messages dropped (QueueOverflow::drop)
+    std::uint64_t disconnected = 0;  ///< slow consumers cut (QueueOverflow::disconnect), also in limit_exceeded
+  };
+  Queues queues;
+
   /// Upper bounds, in seconds, of the buckets of `durations`; the last bucket has none.
   static constexpr std::array<double, 7> duration_bounds{0.0001, 0.001, 0.01, 0.1, 1, 10, 100};
   /// How long connections lived, accept to close: durations[i] counts those of at most

@@ -9,6 +9,8 @@
 #include <socketserver/address.hpp>
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/base_server.hpp>
+#include <socketserver/connection_group.hpp>
+#include <socketserver/connection_handle.hpp>
 #include <socketserver/datagram_request.hpp>
 #include <socketserver/datagram_request_handler.hpp>
 #include <socketserver/datagram_server.hpp>

@@ -1,12 +1,15 @@
 #ifndef SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP
 #define SOCKETSERVER_STREAM_REQUEST_HANDLER_HPP
 
+#include <memory>
 #include <optional>
 
 #include <socketserver/base_request_handler.hpp>
+#include <socketserver/connection_handle.hpp>
 #include <socketserver/detail/config.hpp>
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
+#include <socketserver/io/detail/writer_thread_outbox.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/stream_request.hpp>
 
@@ -45,14 +48,32 @@ class StreamRequestHandler : public BaseRequestHandler {
   /// connection to the server's limits. An override must call it.
   void setup() override;
 
+  /// A handle to this connection, for other threads to send to it, close it, or find it in a
+  /// ConnectionGroup (ConnectionHandle). The first call, on the handler's thread after setup(),
+  /// starts a writer thread of the connection's own, which writes what the handle queues
+  /// through wfile; finish() writes what is left and stops it.
+  ConnectionHandle connection_handle();
+
   /// Flushes wfile. As in Python, a socket error on this last flush is ignored (a limit, such as write_timeout, is
   /// not): the peer has gone and there is no one left to tell. An override must call it, or buffered replies are lost.
   void finish() override;
+
+  StreamRequestHandler() = default;
+  StreamRequestHandler(const StreamRequestHandler&) = delete;
+  StreamRequestHandler& operator=(const StreamRequestHandler&) = delete;
+  // Stops the handle's writer thread, if finish() has not, before wfile goes.
+  ~StreamRequestHandler() override {
+    if (outbox_) outbox_->stop(false);  // handles may still hold it: its thread must end now
+  }
+
+ private:
+  std::shared_ptr<detail::WriterThreadOutbox> outbox_;  // after wfile: it goes first
 };
 
 }  // namespace socketserver
 
 #if SOCKETSERVER_DEFINITIONS
+#include <stdexcept>
 #include <system_error>
 
 #include <socketserver/error.hpp>
@@ -74,7 +95,19 @@ SOCKETSERVER_DECL void StreamRequestHandler::setup() {
   detail::IoAccess::attach(rfile, stream, &wfile, record);
 }
 
+SOCKETSERVER_DECL ConnectionHandle StreamRequestHandler::connection_handle() {
+  if (!outbox_) {
+    if (request == nullptr) throw std::logic_error("connection_handle() before the handler's setup()");
+    auto outbox = std::make_shared<detail::WriterThreadOutbox>(detail::RequestAccess::record(*request),
+                                                               client_address, request->fileno(), wfile);
+    outbox->start();
+    outbox_ = std::move(outbox);
+  }
+  return ConnectionHandle(outbox_);
+}
+
 SOCKETSERVER_DECL void StreamRequestHandler::finish() {
+  if (outbox_) outbox_->stop(true);  // what other threads queued goes out before the last flush
   try {
     wfile.flush();
   } catch (const std::system_error& e) {

@@ -15,10 +15,15 @@
 #include <socketserver/async/detail/spill_buffer.hpp>
 #include <socketserver/detail/config.hpp>
 #include <socketserver/detail/deadline.hpp>
+#include <socketserver/detail/outbox.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/detail/io_access.hpp>
 
 namespace socketserver {
+
+namespace detail {
+class LoopOutbox;
+}
 
 /// The buffered writer behind an async handler's `wfile`: BufferedWriter for coroutines.
 ///
@@ -57,6 +62,7 @@ class AsyncBufferedWriter {
     if (direct || size_ + data.size() > limit) co_await flush();  // what is buffered goes first
     if (direct) {
       co_await send_all(data.data(), data.size());
+      if (outbox_ != nullptr) drain_in_background();  // what came while it waited
       co_return;
     }
     if (buffer_ == nullptr) buffer_ = loop().acquire_buffer();
@@ -74,8 +80,8 @@ class AsyncBufferedWriter {
     } while (!try_flush());
   }
 
-  /// Sends what the socket takes without waiting. True when nothing is left to send; otherwise
-  /// the rest waits for flush().
+  /// Sends what the socket takes without waiting, then what the connection's handle queued.
+  /// True when nothing is left to send; otherwise the rest waits for flush().
   bool try_flush();
 
   /// Bytes written and not yet sent.
@@ -83,6 +89,17 @@ class AsyncBufferedWriter {
 
  private:
   friend struct detail::IoAccess;
+  friend class detail::LoopOutbox;
+
+  // Writes the messages of the connection's handle while the socket takes them; the rest of one
+  // it took in part waits in pending_. True when none is left.
+  bool drain_outbox();
+
+  // A handle's messages, with no coroutine writing: writes what the socket takes now, and the
+  // rest on the connection's next edge. Nothing while a coroutine waits to write (its flush()
+  // writes them; a direct write() drains them when it is done).
+  void drain_in_background() noexcept;
+  static void on_edge(void* writer) noexcept { static_cast<AsyncBufferedWriter*>(writer)->drain_in_background(); }
 
   // Writes to `connection`'s stream from now on, dropping anything buffered.
   void attach(detail::Connection& connection) noexcept;
@@ -121,6 +138,7 @@ class AsyncBufferedWriter {
   char* buffer_ = nullptr;  // borrowed from the loop while size_ > 0
   std::size_t size_ = 0;
   detail::SpillBuffer pending_;  // what waits for a full socket to drain
+  detail::Outbox* outbox_ = nullptr;  // the connection's handle's queue, once it has one
 };
 
 }  // namespace socketserver
@@ -134,7 +152,7 @@ SOCKETSERVER_DECL bool AsyncBufferedWriter::try_flush() {
     if (!pending_.empty()) return false;
     pending_.clear();  // drained: keep no large block
   }
-  if (size_ == 0) return true;
+  if (size_ == 0) return outbox_ == nullptr || drain_outbox();
   const std::size_t sent = write_now(buffer_, size_);
   if (sent < size_) {
     // The socket is full: keep the rest in a buffer of our own rather than hold the loop's
@@ -143,7 +161,47 @@ SOCKETSERVER_DECL bool AsyncBufferedWriter::try_flush() {
   }
   size_ = 0;
   give_back();
-  return pending_.empty();
+  if (!pending_.empty()) return false;
+  return outbox_ == nullptr || drain_outbox();
+}
+
+SOCKETSERVER_DECL bool AsyncBufferedWriter::drain_outbox() {
+  if (size_ != 0 || !pending_.empty()) return false;  // ours go first
+  const std::size_t limit = capacity();
+  for (;;) {
+    SharedBytes next = outbox_->pop();
+    if (!next) return true;
+    if (next->size() >= direct_write_size || limit == 0) {
+      const std::size_t sent = write_now(next->data(), next->size());
+      if (sent < next->size()) {
+        pending_.assign(next->data() + sent, next->size() - sent);
+        return false;
+      }
+      continue;
+    }
+    // Small messages (chat lines) go out together: one write for a burst.
+    buffer_ = loop().acquire_buffer();
+    std::memcpy(buffer_, next->data(), next->size());
+    size_ = next->size();
+    while (SharedBytes more = outbox_->pop(limit - size_)) {
+      std::memcpy(buffer_ + size_, more->data(), more->size());
+      size_ += more->size();
+    }
+    const std::size_t sent = write_now(buffer_, size_);
+    if (sent < size_) pending_.assign(buffer_ + sent, size_ - sent);
+    size_ = 0;
+    give_back();
+    if (!pending_.empty()) return false;
+  }
+}
+
+SOCKETSERVER_DECL void AsyncBufferedWriter::drain_in_background() noexcept {
+  if (connection_ == nullptr || connection_->waiting(detail::Connection::Side::writer)) return;
+  try {
+    if (!try_flush()) connection_->on_next_edge(&AsyncBufferedWriter::on_edge, this);
+  } catch (...) {
+    outbox_->request_close();  // the peer has gone, or the server aborts: the handler sees it
+  }
 }
 
 SOCKETSERVER_DECL void AsyncBufferedWriter::attach(detail::Connection& connection) noexcept {

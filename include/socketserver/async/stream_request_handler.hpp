@@ -3,6 +3,8 @@
 
 #include <socketserver/async/detail/coroutine.hpp>  // first: before asio's coroutine headers
 
+#include <memory>
+#include <stdexcept>
 #include <system_error>
 
 #include <asio/awaitable.hpp>
@@ -11,8 +13,10 @@
 #include <socketserver/async/buffered_reader.hpp>
 #include <socketserver/async/buffered_writer.hpp>
 #include <socketserver/async/detail/event_loop.hpp>
+#include <socketserver/async/detail/loop_outbox.hpp>
 #include <socketserver/async/stream_request.hpp>
 #include <socketserver/base_request_handler.hpp>
+#include <socketserver/connection_handle.hpp>
 #include <socketserver/error.hpp>
 #include <socketserver/io/detail/io_access.hpp>
 
@@ -77,6 +81,21 @@ class AsyncStreamRequestHandler {
     }
   }
 
+  /// A handle to this connection, for other threads and loops to send to it, close it, or find
+  /// it in a ConnectionGroup (ConnectionHandle). What it queues is written by this connection's
+  /// event loop, through wfile, between the handler's own writes; finish() writes what is left.
+  /// Call it after setup().
+  ConnectionHandle connection_handle() {
+    if (!outbox_) {
+      if (connection_ == nullptr || request == nullptr)
+        throw std::logic_error("connection_handle() before the handler's setup()");
+      outbox_ = std::make_shared<detail::LoopOutbox>(connection_->record(), client_address, request->fileno(),
+                                                     connection_->loop().context(), wfile);
+      detail::IoAccess::attach_outbox(wfile, *outbox_);
+    }
+    return ConnectionHandle(outbox_);
+  }
+
   /// The server as its own type (Python's self.server, which is the real object): checked.
   template <class Server>
   Server& server_as() const {
@@ -94,6 +113,7 @@ class AsyncStreamRequestHandler {
  private:
   friend struct detail::AsyncHandlerAccess;
   detail::Connection* connection_ = nullptr;
+  std::shared_ptr<detail::LoopOutbox> outbox_;  // once connection_handle() made it
 };
 
 }  // namespace socketserver

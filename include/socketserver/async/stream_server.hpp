@@ -50,6 +50,10 @@ struct AsyncHandlerAccess {
   static void attach(AsyncStreamRequestHandler& handler, Connection& connection) noexcept {
     handler.connection_ = &connection;
   }
+  // When the handler is done: its handle's queue closes before the layers' closing exchange.
+  static void close_handle(AsyncStreamRequestHandler& handler) noexcept {
+    if (handler.outbox_) handler.outbox_->close();
+  }
 };
 }  // namespace detail
 
@@ -264,6 +268,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
       } catch (...) {
         if (!error) error = std::current_exception();
       }
+      detail::AsyncHandlerAccess::close_handle(session->base());
       if (!error && this->closes_layers(request)) co_await close_connection(*session, request);
     }
     end_session(session, request, client_address, error);
@@ -351,6 +356,7 @@ class BasicAsyncStreamServer : public StreamSocketServer<Protocol, AsyncStreamRe
   // handle_error() for what the handler threw, then shutdown_request().
   void end_session(std::optional<Session>& session, AsyncStreamRequest& request, const Address& client_address,
                    const std::exception_ptr& error) {
+    if (session) detail::AsyncHandlerAccess::close_handle(session->base());
     if (error && !aborted(error)) {
       // Without a session nothing has waited yet, and client_address is still there.
       const Address& peer = session ? session->base().client_address : client_address;

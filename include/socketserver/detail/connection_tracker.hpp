@@ -104,6 +104,11 @@ class ConnectionRecord {
   // Records the exception being handled as the close reason (the first one counts).
   void note_current_exception() noexcept;
 
+  // A send through the connection's handle found its queue full, holding `queued` bytes: counted
+  // and logged. With `disconnect`, errc::send_queue_full becomes the close reason. From any
+  // thread, while the connection is open.
+  void queue_overflowed(bool disconnect, std::size_t queued) noexcept;
+
  private:
   friend class ConnectionTracker;
 
@@ -118,6 +123,8 @@ class ConnectionRecord {
   bool failed_ = false;
   std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
   std::atomic<bool> cut_{false};      // the tracker shut it down when the drain ran out of time
+  std::atomic<bool> overflowed_{false};  // cut as a slow consumer (its handle's queue was full)
+  std::atomic<bool> dropped_{false};     // a message to it was dropped already (logged once)
   bool handed_off_ = false;           // served by a forked child, which logs it
   bool withdrawn_ = false;            // refused after admission (withdraw()): not counted as accepted
   bool per_ip_counted_ = false;       // counted against max_connections_per_ip under peer_'s host
@@ -244,7 +251,7 @@ class ConnectionTracker {
   std::function<void()> room_;
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
-      accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0};
+      accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0}, queue_dropped_{0}, queue_disconnected_{0};
   std::array<std::atomic<std::uint64_t>, 7> proxy_{};                    // by ProxyOutcome
   std::array<std::atomic<std::uint64_t>, tls_failure_count + 1> tls_{};  // by TlsFailure, then resumed
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
@@ -323,6 +330,22 @@ SOCKETSERVER_DECL void ConnectionRecord::note_current_exception() noexcept {
     } catch (...) {  // no memory for the message: the access line says "error"
     }
   }
+}
+
+SOCKETSERVER_DECL void ConnectionRecord::queue_overflowed(bool disconnect, std::size_t queued) noexcept {
+  const std::size_t cap = limits().max_queued_bytes;
+  if (disconnect) {
+    if (overflowed_.exchange(true)) return;
+    tracker_.queue_disconnected_.fetch_add(1, std::memory_order_relaxed);
+    tracker_.logger_.log(LogLevel::warning, LogCategory::security,
+                         "cutting {}: {} bytes queued for it, max_queued_bytes is {} (a slow consumer)", peer_, queued,
+                         cap);
+    return;
+  }
+  tracker_.queue_dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (!dropped_.exchange(true))  // once per connection: a stalled reader would flood the log
+    tracker_.logger_.log(LogLevel::warning, LogCategory::security,
+                         "dropping messages to {}: {} bytes queued for it, max_queued_bytes is {}", peer_, queued, cap);
 }
 
 SOCKETSERVER_DECL std::unique_ptr<ConnectionRecord> ConnectionTracker::admit(const Address& peer, int fd,
@@ -437,6 +460,8 @@ SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
   s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
   s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
   s.denied = denied_.load(std::memory_order_relaxed);
+  s.queues.dropped = queue_dropped_.load(std::memory_order_relaxed);
+  s.queues.disconnected = queue_disconnected_.load(std::memory_order_relaxed);
   const auto proxy = [this](ProxyOutcome outcome) {
     return proxy_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
   };
@@ -553,6 +578,10 @@ SOCKETSERVER_DECL void ConnectionTracker::counted(const ConnectionRecord& record
 SOCKETSERVER_DECL std::string ConnectionTracker::close_reason(const ConnectionRecord& record) noexcept {
   try {
     if (record.cut_) return "cut by server_close() after drain_timeout";
+    if (record.overflowed_.load()) {  // whatever the handler saw after its socket was shut down
+      limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
+      return make_error_code(errc::send_queue_full).message();
+    }
     if (!record.failed_) {
       if (!record.drained_.load()) return "closed";
       return record.got_first_byte_.load() ? "closed by server_close() while idle"

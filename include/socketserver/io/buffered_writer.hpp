@@ -4,16 +4,22 @@
 #include <atomic>
 #include <cstddef>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include <socketserver/detail/config.hpp>
 #include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/outbox.hpp>
 #include <socketserver/io/byte_stream.hpp>
 #include <socketserver/io/detail/io_access.hpp>
 
 namespace socketserver {
+
+namespace detail {
+class WriterThreadOutbox;
+}
 
 /// The buffered writer behind a handler's `wfile`.
 ///
@@ -69,6 +75,7 @@ class BufferedWriter {
  private:
   friend class BufferedReader;
   friend struct detail::IoAccess;
+  friend class detail::WriterThreadOutbox;
 
   // Writes to `stream` from now on, dropping anything buffered; buffer_size is kept. `record`
   // is the server's record of the connection, whose limits the writes are held to.
@@ -81,6 +88,12 @@ class BufferedWriter {
   // Under mutex_: a write from a thread other than the one that attached the writer makes it
   // shared.
   void note_thread() noexcept;
+
+  // A connection handle's writer thread: writes its batch, then flushes, without making the
+  // writer shared (rfile still flushes before it waits, as it did before the handle).
+  void write_all_and_flush(std::span<const SharedBytes> messages);
+
+  void write_locked(std::string_view data);
 
   void flush_locked();
 
@@ -109,6 +122,10 @@ namespace socketserver {
 SOCKETSERVER_DECL void BufferedWriter::write(std::string_view data) {
   const std::lock_guard lock(mutex_);
   note_thread();
+  write_locked(data);
+}
+
+SOCKETSERVER_DECL void BufferedWriter::write_locked(std::string_view data) {
   if (buf_.size() + data.size() > buffer_size) {
     flush_locked();
     if (data.size() >= buffer_size) {
@@ -121,6 +138,12 @@ SOCKETSERVER_DECL void BufferedWriter::write(std::string_view data) {
     return;
   }
   buf_.append(data);
+}
+
+SOCKETSERVER_DECL void BufferedWriter::write_all_and_flush(std::span<const SharedBytes> messages) {
+  const std::lock_guard lock(mutex_);
+  for (const SharedBytes& message : messages) write_locked(*message);
+  flush_locked();
 }
 
 SOCKETSERVER_DECL void BufferedWriter::flush() {

@@ -195,6 +195,13 @@ class Connection {
   // Resumes both waits, whose next check() throws operation_aborted, now and from now on.
   void abort();
 
+  // For a writer with bytes left and no coroutine to wait for it (what a connection handle
+  // queued): `callback(context)` runs once, on the connection's next edge, after the waits.
+  void on_next_edge(void (*callback)(void*), void* context) noexcept {
+    background_ = callback;
+    background_context_ = context;
+  }
+
  private:
   friend class EventLoop;
 
@@ -219,6 +226,8 @@ class Connection {
   Readiness readiness_;
   bool aborted_;
   Slot slots_[2];  // reader, writer
+  void (*background_)(void*) = nullptr;
+  void* background_context_ = nullptr;
 };
 
 }  // namespace socketserver::detail
@@ -326,6 +335,11 @@ SOCKETSERVER_DECL void Connection::ready(Direction direction, std::uint64_t key)
       slot.waiter.complete();  // may end the connection
       if (loop.find(key) != this) return;
     }
+  }
+  if (background_ != nullptr) {
+    void (*callback)(void*) = background_;
+    background_ = nullptr;
+    callback(background_context_);  // writes, and may ask again; never ends the connection
   }
 }
 

@@ -12,6 +12,10 @@ struct IoAccess {
   static void attach(Buffered& buffered, Args&&... args) noexcept {
     buffered.attach(std::forward<Args>(args)...);
   }
+  template <class Writer, class Outbox>
+  static void attach_outbox(Writer& writer, Outbox& outbox) noexcept {
+    writer.outbox_ = &outbox;
+  }
 };
 
 }  // namespace socketserver::detail

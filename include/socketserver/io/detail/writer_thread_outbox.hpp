@@ -1,0 +1,93 @@
+#ifndef SOCKETSERVER_IO_DETAIL_WRITER_THREAD_OUTBOX_HPP
+#define SOCKETSERVER_IO_DETAIL_WRITER_THREAD_OUTBOX_HPP
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <socketserver/address.hpp>
+#include <socketserver/detail/config.hpp>
+#include <socketserver/detail/connection_tracker.hpp>
+#include <socketserver/detail/outbox.hpp>
+#include <socketserver/io/buffered_writer.hpp>
+
+namespace socketserver::detail {
+
+// A connection handle's queue beside a blocking handler. The handler's thread waits in its own
+// reads, so a thread of the connection's own writes what other threads queue: through the
+// handler's wfile, so that it goes out in order with the handler's writes, is held to
+// write_timeout and is counted; a batch at a time, with one flush after each.
+//
+// Threads: the writer thread is started by start() and joined by stop(), both on the handler's
+// thread, which owns this object's last reference but for the handles' copies.
+class WriterThreadOutbox final : public Outbox {
+ public:
+  WriterThreadOutbox(ConnectionRecord* record, Address client, int fd, BufferedWriter& wfile)
+      : Outbox(record, std::move(client), fd), wfile_(wfile) {}
+  ~WriterThreadOutbox() override { stop(false); }
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  // When the handler is done: with `drain`, what is queued is written first; then the thread
+  // ends and the queue closes, before the connection does.
+  void stop(bool drain) noexcept;
+
+ private:
+  void wake() noexcept override { ready_.notify_one(); }
+  void run() noexcept;
+
+  BufferedWriter& wfile_;
+  std::condition_variable ready_;
+  bool stopping_ = false;  // under mutex_
+  std::thread thread_;
+};
+
+}  // namespace socketserver::detail
+
+#if SOCKETSERVER_DEFINITIONS
+namespace socketserver::detail {
+
+SOCKETSERVER_DECL void WriterThreadOutbox::stop(bool drain) noexcept {
+  {
+    const std::lock_guard lock(mutex_);
+    refuse_locked();
+    stopping_ = true;
+  }
+  if (!drain) close();  // what is queued is dropped; the thread ends after its batch
+  ready_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  close();
+}
+
+SOCKETSERVER_DECL void WriterThreadOutbox::run() noexcept {
+  std::vector<SharedBytes> batch;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    ready_.wait(lock, [this] { return stopping_ || closed_ || !empty_locked(); });
+    if (empty_locked()) return;  // stopping, with nothing left
+    take_all_locked(batch);
+    lock.unlock();
+    try {
+      wfile_.write_all_and_flush(batch);
+    } catch (...) {
+      // The peer has gone, or stopped reading past write_timeout: end the connection, whose
+      // handler sees it on its next read.
+      request_close();
+      return;
+    }
+    lock.lock();
+    written_locked(batch);
+    lock.unlock();
+    batch.clear();  // the last references to the messages go outside the lock
+    lock.lock();
+  }
+}
+
+}  // namespace socketserver::detail
+#endif
+
+#endif  // SOCKETSERVER_IO_DETAIL_WRITER_THREAD_OUTBOX_HPP
