@@ -44,6 +44,7 @@ struct Options {
   std::optional<double> idle_timeout;
   std::optional<std::size_t> max_connections;
   std::optional<std::size_t> max_line;
+  std::optional<std::size_t> max_queued_bytes;
   // Trusted PROXY protocol senders, and the access list (CIDR each).
   std::vector<std::string> proxies;
   std::vector<std::string> allow;
@@ -55,6 +56,7 @@ struct Options {
   std::string tls_ca;
   socketserver::ClientAuth tls_client_auth = socketserver::ClientAuth::none;
   std::optional<double> handshake_timeout;
+  bool udp = false;  // --udp: the datagram form of the protocol
 };
 
 // The level a --log-level name stands for.
@@ -66,22 +68,28 @@ inline std::optional<socketserver::LogLevel> log_level_named(std::string_view na
   return std::nullopt;
 }
 
-// Pass to parse_options() to accept --concurrency and --threads.
-inline constexpr bool with_concurrency = true;
+// Pass to parse_options() to accept --concurrency and --threads, or --udp (or both: |).
+inline constexpr unsigned with_concurrency = 1;
+inline constexpr unsigned with_udp = 2;
 
 // Parses argv; prints usage and exits on --help (status 0) or on a bad argument (status 2).
 inline Options parse_options(int argc, char** argv, std::string_view what, std::uint16_t default_port,
-                             bool concurrency_options = false) {
+                             unsigned extra_options = 0) {
+  const bool concurrency_options = (extra_options & with_concurrency) != 0;
+  const bool udp_option = (extra_options & with_udp) != 0;
   Options options;
   options.port = default_port;
   const std::string_view name = argc > 0 ? argv[0] : "example";
   const auto usage = [&](std::FILE* out, int status) {
     fmt::print(out,
                "usage: {} [--host HOST] [--port PORT]{} [--idle-timeout SECONDS] [--max-connections N]\n"
-               "       [--max-line BYTES] [--proxy-protocol CIDR]... [--allow CIDR]... [--deny CIDR]...\n"
+               "       [--max-line BYTES] [--max-queued-bytes BYTES] [--proxy-protocol CIDR]... [--allow CIDR]... [--deny CIDR]...\n"
                "       [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth MODE]\n"
                "       [--handshake-timeout SECONDS]] [--log-level LEVEL]\n\n{}\n\n",
-               name, concurrency_options ? " [--concurrency MODE] [--threads N]" : "", what);
+               name,
+               std::string(concurrency_options ? " [--concurrency MODE] [--threads N]" : "") +
+                   (udp_option ? " [--udp]" : ""),
+               what);
     fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
     fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
     if (concurrency_options) {
@@ -91,12 +99,19 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       fmt::print(out, "  --threads N         async: event-loop threads; pool: worker threads; forking:\n");
       fmt::print(out, "                      most children at once (default: the library's)\n");
     }
+    if (udp_option) {
+      fmt::print(out, "  --udp               serve UDP: one datagram per request, the reply to its\n");
+      fmt::print(out, "                      source, at most --threads handled at once (the rest dropped)\n");
+      fmt::print(out, "  --threads N         --udp: most requests handled at once (default: the library's)\n");
+    }
     const socketserver::Limits defaults;
     fmt::print(out, "  --idle-timeout SECONDS  close a connection that sends nothing for this long\n");
     fmt::print(out, "                      between requests (default {} s)\n", defaults.idle_timeout->count());
     fmt::print(out, "  --max-connections N  most connections at once; more wait (default {})\n",
                defaults.max_connections);
     fmt::print(out, "  --max-line BYTES    longest line accepted (default {})\n", defaults.max_line);
+    fmt::print(out, "  --max-queued-bytes BYTES  most bytes queued for a client that reads too slowly;\n");
+    fmt::print(out, "                      past it the client is cut (default {})\n", defaults.max_queued_bytes);
     fmt::print(out, "  --proxy-protocol CIDR  a proxy whose connections begin with a PROXY protocol\n");
     fmt::print(out, "                      header (v1 or v2), then required; repeatable (default: none)\n");
     fmt::print(out, "  --allow CIDR        serve only peers in these networks; repeatable\n");
@@ -126,11 +141,16 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") usage(stdout, 0);
+    if (udp_option && arg == "--udp") {
+      options.udp = true;
+      continue;
+    }
     const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
-                       arg == "--max-line" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
+                       arg == "--max-line" || arg == "--max-queued-bytes" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
                        arg == "--log-level" || arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-ca" ||
                        arg == "--tls-client-auth" || arg == "--handshake-timeout" ||
-                       (concurrency_options && (arg == "--concurrency" || arg == "--threads"));
+                       ((concurrency_options || udp_option) && arg == "--threads") ||
+                       (concurrency_options && arg == "--concurrency");
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {
@@ -145,6 +165,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       number(value, options.max_connections.emplace());
     } else if (arg == "--max-line") {
       number(value, options.max_line.emplace());
+    } else if (arg == "--max-queued-bytes") {
+      number(value, options.max_queued_bytes.emplace());
     } else if (arg == "--proxy-protocol") {
       options.proxies.emplace_back(value);
     } else if (arg == "--allow") {
@@ -180,6 +202,7 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
     }
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) bad("--tls-cert and --tls-key go together", name);
+  if (options.udp && !options.tls_cert.empty()) bad("TLS is for streams: --udp does not take", "--tls-cert");
   return options;
 }
 
@@ -209,6 +232,7 @@ int serve(Server& server, const Options& options, std::string_view name) {
   if (options.idle_timeout) server.limits.idle_timeout = socketserver::Seconds(*options.idle_timeout);
   if (options.max_connections) server.limits.max_connections = *options.max_connections;
   if (options.max_line) server.limits.max_line = *options.max_line;
+  if (options.max_queued_bytes) server.limits.max_queued_bytes = *options.max_queued_bytes;
   if (options.log_level) server.logger.level = *options.log_level;
   // A malformed CIDR throws std::invalid_argument naming it: main() prints it and exits 1.
   if (!options.proxies.empty()) server.proxy_protocol.trusted = socketserver::AccessList(options.proxies);

@@ -46,15 +46,17 @@ void joined(const socketserver::ConnectionHandle& me) {
   last_joined = me;
 }
 
-// Every line a member sends goes to every other member, but two: "slow" shrinks the member's
+// Every line a member sends goes to every other member, but three: "slow" shrinks the member's
 // send buffer (so that a peer that does not read backs its queue up at once, not after megabytes
-// of kernel buffers), "bye" ends the connection.
+// of kernel buffers), "echo" comes back through wfile, "bye" ends the connection.
 struct Fanout : socketserver::StreamRequestHandler {
   void handle() override {
     joined(connection_handle());
     while (auto line = rfile.readline()) {
       if (*line == "bye\n") return;
-      if (*line == "slow\n") {
+      if (*line == "echo\n") {
+        wfile.write(*line);
+      } else if (*line == "slow\n") {
         shrink_send_buffer(request->fileno());
       } else {
         room->broadcast(*line, connection_handle());
@@ -68,7 +70,9 @@ struct AsyncFanout : socketserver::AsyncStreamRequestHandler {
     joined(connection_handle());
     while (auto line = co_await rfile.readline()) {
       if (*line == "bye\n") co_return;
-      if (*line == "slow\n") {
+      if (*line == "echo\n") {
+        co_await wfile.write(*line);
+      } else if (*line == "slow\n") {
         shrink_send_buffer(request->fileno());
       } else {
         room->broadcast(*line, connection_handle());
@@ -242,6 +246,30 @@ void check_handle_after_close() {
   room = nullptr;
 }
 
+// A message queued before the handler writes goes out before what it writes.
+template <class Server>
+void check_order_with_handler_writes() {
+  socketserver::ConnectionGroup group;
+  room = &group;
+  Server server({"127.0.0.1", 0});
+  if constexpr (requires { server.threads; }) server.threads = 2;
+  test::ServerThread serving(server);
+  test::Client client = test::Client::connect(server.server_address());
+  REQUIRE(test::eventually([&] { return group.size() == 1; }));
+  const socketserver::ConnectionHandle handle = group.members().front();
+  std::string got;
+  std::string want;
+  for (int i = 0; i < 200; ++i) {
+    const std::string queued = "queued " + std::to_string(i) + "\n";
+    REQUIRE(handle.send(queued));
+    client.send("echo\n");
+    want += queued + "echo\n";
+    while (got.size() < want.size()) got += client.recv();
+  }
+  CHECK(got == want);
+  room = nullptr;
+}
+
 template <class Server>
 void check_close_from_another_thread() {
   socketserver::ConnectionGroup group;
@@ -265,6 +293,14 @@ TEST_CASE("threading server: a handle outlives its connection and its server har
 
 TEST_CASE("async server: a handle outlives its connection and its server harmlessly", "[handle]") {
   check_handle_after_close<socketserver::AsyncTCPServer<AsyncFanout>>();
+}
+
+TEST_CASE("threading server: a message queued before the handler writes goes out first", "[handle]") {
+  check_order_with_handler_writes<socketserver::ThreadingTCPServer<Fanout>>();
+}
+
+TEST_CASE("async server: a message queued before the handler writes goes out first", "[handle]") {
+  check_order_with_handler_writes<socketserver::AsyncTCPServer<AsyncFanout>>();
 }
 
 TEST_CASE("threading server: a handle closes its connection from another thread", "[handle]") {

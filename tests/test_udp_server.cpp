@@ -6,6 +6,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -14,8 +18,10 @@
 #include <socketserver/base_request_handler.hpp>
 #include <socketserver/datagram_request_handler.hpp>
 #include <socketserver/detail/file_descriptor.hpp>
+#include <socketserver/threading_servers.hpp>
 #include <socketserver/udp_server.hpp>
 
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -122,4 +128,61 @@ TEST_CASE("the access list drops datagrams from denied peers", "[udp][access_lis
   char reply[16];
   CHECK(::recv(denied.get(), reply, sizeof reply, MSG_DONTWAIT) < 0);  // nothing came back
   CHECK(server.stats().denied == 1);
+}
+
+namespace {
+
+// Holds every request until the gate opens, counting how many are held at once.
+std::mutex gate_mutex;
+std::condition_variable gate_changed;
+bool gate_open = false;
+std::atomic<int> held{0};
+std::atomic<int> most_held{0};
+
+struct Held : socketserver::DatagramRequestHandler {
+  void handle() override {
+    const int now = ++held;
+    int most = most_held.load();
+    while (now > most && !most_held.compare_exchange_weak(most, now)) {
+    }
+    {
+      std::unique_lock lock(gate_mutex);
+      gate_changed.wait_for(lock, test::bound, [] { return gate_open; });
+    }
+    --held;
+    wfile.write(rfile.read());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("ThreadingUDPServer keeps to max_threads under a flood: the rest is dropped, counted and logged",
+          "[udp][threading]") {
+  gate_open = false;
+  most_held = 0;
+  socketserver::ThreadingUDPServer<Held> server({"127.0.0.1", 0});
+  CHECK(server.max_threads > 0);  // bounded by default
+  server.max_threads = 4;
+  test::LogCapture log;
+  log.attach(server.logger, socketserver::LogLevel::warning);
+  test::ServerThread serving(server);
+  auto client = test::Client::datagram(server.server_address());
+  constexpr int flood = 100;  // small datagrams: the socket's receive buffer holds them all
+  for (int i = 0; i < flood; ++i) client.send("flood " + std::to_string(i));
+  REQUIRE(test::eventually([&] { return server.stats().datagrams.received == flood; }));
+  CHECK(server.stats().datagrams.dropped == flood - 4);
+  CHECK(most_held.load() <= 4);
+  CHECK(server.thread_count() <= 4);
+  const auto drops = log.of(socketserver::LogCategory::security);
+  CHECK(!drops.empty());
+  CHECK(drops.size() <= 3);  // at most a line a second, however many are dropped
+  {
+    const std::lock_guard lock(gate_mutex);
+    gate_open = true;
+  }
+  gate_changed.notify_all();
+  for (int i = 0; i < 4; ++i) CHECK(client.recv().starts_with("flood "));  // the four held ones
+  client.send("after the flood");
+  CHECK(client.recv() == "after the flood");  // threads are free again
+  CHECK(most_held.load() <= 4);
 }

@@ -110,6 +110,7 @@ class BasicDatagramServer : public BaseServer {
       if (n >= 0) {
         packet.resize(static_cast<std::size_t>(n));
         peer.resize(length);
+        tracker().count_datagram();
         return {DatagramRequest(std::move(packet), sender_), detail::to_address(peer)};
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return {};

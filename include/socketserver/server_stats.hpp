@@ -71,6 +71,13 @@ struct ServerStats {
   };
   Queues queues;
 
+  /// A datagram server's requests (UDPServer, UnixDatagramServer): each datagram is one.
+  struct Datagrams {
+    std::uint64_t received = 0;  ///< datagrams read
+    std::uint64_t dropped = 0;   ///< not handled: ThreadingMixIn's max_threads were busy
+  };
+  Datagrams datagrams;
+
   /// Upper bounds, in seconds, of the buckets of `durations`; the last bucket has none.
   static constexpr std::array<double, 7> duration_bounds{0.0001, 0.001, 0.01, 0.1, 1, 10, 100};
   /// How long connections lived, accept to close: durations[i] counts those of at most

@@ -100,6 +100,7 @@ SOCKETSERVER_DECL ConnectionHandle StreamRequestHandler::connection_handle() {
     if (request == nullptr) throw std::logic_error("connection_handle() before the handler's setup()");
     auto outbox = std::make_shared<detail::WriterThreadOutbox>(detail::RequestAccess::record(*request),
                                                                client_address, request->fileno(), wfile);
+    detail::IoAccess::attach_outbox(wfile, *outbox);
     outbox->start();
     outbox_ = std::move(outbox);
   }

@@ -1,6 +1,7 @@
 #ifndef SOCKETSERVER_THREADING_MIXIN_HPP
 #define SOCKETSERVER_THREADING_MIXIN_HPP
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <list>
@@ -9,6 +10,7 @@
 #include <utility>
 
 #include <socketserver/address.hpp>
+#include <socketserver/logger.hpp>
 #include <socketserver/request.hpp>
 
 namespace socketserver {
@@ -41,10 +43,29 @@ class ThreadingMixIn : public Server {  // NOLINT(cppcoreguidelines-virtual-clas
   /// When true (the default), server_close() waits for the non-daemon request threads.
   bool block_on_close = true;
 
-  /// Starts a thread that runs the request. May be overridden.
+  /// A datagram server's bound (ThreadingUDPServer, ThreadingUnixDatagramServer): the most
+  /// request threads at once. A datagram that comes while that many run is dropped, as the
+  /// network may drop any datagram: counted in stats().datagrams.dropped and logged (at most a
+  /// line a second). The default is ThreadPoolMixIn's max_workers; 0: no bound (Python's
+  /// behaviour: a thread per datagram, however many). Stream servers are bounded by
+  /// limits.max_connections instead.
+  std::size_t max_threads = std::min<std::size_t>(32, std::thread::hardware_concurrency() + 4);
+
+  /// Starts a thread that runs the request; a datagram server drops it at max_threads. May be
+  /// overridden.
   void process_request(Request& request, const Address& client_address) override {
     std::lock_guard lock(mutex_);
     reap_finished();
+    if constexpr (Server::handlers_share_server_socket) {
+      if (max_threads != 0 && workers_.size() >= max_threads) {
+        if (this->tracker().count_datagram_dropped())
+          this->logger.log(LogLevel::warning, LogCategory::security,
+                           "dropped a datagram from {}: {} request threads busy (max_threads); drops are "
+                           "counted in stats().datagrams.dropped, logged at most once a second",
+                           client_address, workers_.size());
+        return;
+      }
+    }
     Worker& worker = workers_.emplace_back();
     worker.daemon = daemon_threads;
     try {

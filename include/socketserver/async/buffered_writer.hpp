@@ -57,6 +57,8 @@ class AsyncBufferedWriter {
   /// Buffers `data`; sends first when it would not fit. Writes of buffer_size or more, and of
   /// direct_write_size or more when nothing is buffered, go straight to the socket.
   asio::awaitable<void> write(std::string_view data) {
+    // What the connection's handle queued before this write goes out before it.
+    if (outbox_ != nullptr && !outbox_->empty()) co_await flush();
     const std::size_t limit = capacity();
     const bool direct = data.size() >= limit || limit == 0 || (data.size() >= direct_write_size && buffered() == 0);
     if (direct || size_ + data.size() > limit) co_await flush();  // what is buffered goes first

@@ -183,6 +183,10 @@ class ConnectionTracker {
   }
   void count_tls_resumed() noexcept { tls_[tls_failure_count].fetch_add(1, std::memory_order_relaxed); }
   void count_accept_error() noexcept { accept_errors_.fetch_add(1, std::memory_order_relaxed); }
+  void count_datagram() noexcept { datagrams_.fetch_add(1, std::memory_order_relaxed); }
+  // A datagram dropped at ThreadingMixIn's max_threads: true when it should be logged (the first,
+  // then at most one a second, so that a flood cannot flood the log too).
+  bool count_datagram_dropped() noexcept;
 
   bool draining() const noexcept { return draining_.load(); }
 
@@ -251,7 +255,9 @@ class ConnectionTracker {
   std::function<void()> room_;
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
-      accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0}, queue_dropped_{0}, queue_disconnected_{0};
+      accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0}, queue_dropped_{0}, queue_disconnected_{0},
+      datagrams_{0}, datagrams_dropped_{0};
+  std::atomic<Clock::rep> drop_logged_{0};  // when a dropped datagram was last logged
   std::array<std::atomic<std::uint64_t>, 7> proxy_{};                    // by ProxyOutcome
   std::array<std::atomic<std::uint64_t>, tls_failure_count + 1> tls_{};  // by TlsFailure, then resumed
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};
@@ -346,6 +352,14 @@ SOCKETSERVER_DECL void ConnectionRecord::queue_overflowed(bool disconnect, std::
   if (!dropped_.exchange(true))  // once per connection: a stalled reader would flood the log
     tracker_.logger_.log(LogLevel::warning, LogCategory::security,
                          "dropping messages to {}: {} bytes queued for it, max_queued_bytes is {}", peer_, queued, cap);
+}
+
+SOCKETSERVER_DECL bool ConnectionTracker::count_datagram_dropped() noexcept {
+  datagrams_dropped_.fetch_add(1, std::memory_order_relaxed);
+  const Clock::rep now = Clock::now().time_since_epoch().count();
+  Clock::rep last = drop_logged_.load(std::memory_order_relaxed);
+  const Clock::rep second = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count();
+  return (last == 0 || now - last >= second) && drop_logged_.compare_exchange_strong(last, now);
 }
 
 SOCKETSERVER_DECL std::unique_ptr<ConnectionRecord> ConnectionTracker::admit(const Address& peer, int fd,
@@ -460,6 +474,8 @@ SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
   s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
   s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
   s.denied = denied_.load(std::memory_order_relaxed);
+  s.datagrams.received = datagrams_.load(std::memory_order_relaxed);
+  s.datagrams.dropped = datagrams_dropped_.load(std::memory_order_relaxed);
   s.queues.dropped = queue_dropped_.load(std::memory_order_relaxed);
   s.queues.disconnected = queue_disconnected_.load(std::memory_order_relaxed);
   const auto proxy = [this](ProxyOutcome outcome) {

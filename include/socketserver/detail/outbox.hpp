@@ -77,6 +77,17 @@ class Outbox : public std::enable_shared_from_this<Outbox> {
   const Address& client() const noexcept { return client_; }
   std::any& data() noexcept { return data_; }
 
+  // The connection's side: moves every queued message to `batch`; they count as queued until
+  // written() says they have been written.
+  void take_all(std::vector<SharedBytes>& batch) {
+    const std::lock_guard lock(mutex_);
+    take_all_locked(batch);
+  }
+  void written(const std::vector<SharedBytes>& batch) noexcept {
+    const std::lock_guard lock(mutex_);
+    written_locked(batch);
+  }
+
   // The connection's side: takes the next message (none left, or closed: null). With
   // `at_most`, only one of at most that many bytes.
   SharedBytes pop(std::size_t at_most = static_cast<std::size_t>(-1));
@@ -98,8 +109,6 @@ class Outbox : public std::enable_shared_from_this<Outbox> {
   // should drain it.
   virtual void wake() noexcept = 0;
 
-  // Under mutex_: moves every queued message to `batch`; they count as queued until
-  // written_locked() says they have been written.
   void take_all_locked(std::vector<SharedBytes>& batch) {
     for (SharedBytes& message : queue_) batch.push_back(std::move(message));
     queue_.clear();

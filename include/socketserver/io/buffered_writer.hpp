@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstddef>
 #include <mutex>
-#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -89,9 +88,13 @@ class BufferedWriter {
   // shared.
   void note_thread() noexcept;
 
-  // A connection handle's writer thread: writes its batch, then flushes, without making the
-  // writer shared (rfile still flushes before it waits, as it did before the handle).
-  void write_all_and_flush(std::span<const SharedBytes> messages);
+  // Under mutex_: writes what the connection's handle queued, before what comes next, so a
+  // message queued before a write() goes out before it.
+  void take_outbox_locked();
+
+  // The handle's writer thread: the queue, then a flush, without making the writer shared
+  // (rfile still flushes before it waits, as it did before the handle).
+  void drain_outbox_and_flush();
 
   void write_locked(std::string_view data);
 
@@ -107,12 +110,14 @@ class BufferedWriter {
   mutable std::mutex mutex_;
   std::thread::id owner_ = std::this_thread::get_id();  // the handler's thread
   std::atomic<bool> shared_{false};                     // another thread has written
+  detail::Outbox* outbox_ = nullptr;                    // the connection's handle's queue, once it has one
 };
 
 }  // namespace socketserver
 
 #if SOCKETSERVER_DEFINITIONS
 #include <stdexcept>
+#include <vector>
 
 #include <socketserver/detail/deadline.hpp>
 #include <socketserver/io/detail/limited_io.hpp>
@@ -122,6 +127,7 @@ namespace socketserver {
 SOCKETSERVER_DECL void BufferedWriter::write(std::string_view data) {
   const std::lock_guard lock(mutex_);
   note_thread();
+  take_outbox_locked();
   write_locked(data);
 }
 
@@ -140,15 +146,28 @@ SOCKETSERVER_DECL void BufferedWriter::write_locked(std::string_view data) {
   buf_.append(data);
 }
 
-SOCKETSERVER_DECL void BufferedWriter::write_all_and_flush(std::span<const SharedBytes> messages) {
+SOCKETSERVER_DECL void BufferedWriter::take_outbox_locked() {
+  if (outbox_ == nullptr || outbox_->empty()) return;
+  std::vector<SharedBytes> batch;
+  outbox_->take_all(batch);
+  struct Written {  // also when a write throws: the connection is ending then
+    detail::Outbox& outbox;
+    const std::vector<SharedBytes>& batch;
+    ~Written() { outbox.written(batch); }
+  } written{*outbox_, batch};
+  for (const SharedBytes& message : batch) write_locked(*message);
+}
+
+SOCKETSERVER_DECL void BufferedWriter::drain_outbox_and_flush() {
   const std::lock_guard lock(mutex_);
-  for (const SharedBytes& message : messages) write_locked(*message);
+  take_outbox_locked();
   flush_locked();
 }
 
 SOCKETSERVER_DECL void BufferedWriter::flush() {
   const std::lock_guard lock(mutex_);
   note_thread();
+  take_outbox_locked();
   flush_locked();
 }
 
@@ -168,6 +187,7 @@ SOCKETSERVER_DECL void BufferedWriter::attach(ByteStream& stream, detail::Connec
 SOCKETSERVER_DECL void BufferedWriter::flush_before_wait() {
   if (shared_.load(std::memory_order_relaxed)) return;
   const std::lock_guard lock(mutex_);
+  take_outbox_locked();
   flush_locked();
 }
 

@@ -5,7 +5,6 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include <socketserver/address.hpp>
 #include <socketserver/detail/config.hpp>
@@ -17,8 +16,9 @@ namespace socketserver::detail {
 
 // A connection handle's queue beside a blocking handler. The handler's thread waits in its own
 // reads, so a thread of the connection's own writes what other threads queue: through the
-// handler's wfile, so that it goes out in order with the handler's writes, is held to
-// write_timeout and is counted; a batch at a time, with one flush after each.
+// handler's wfile, so that it goes out in order with the handler's writes (which write what is
+// queued first), is held to write_timeout and is counted; a batch at a time, with one flush
+// after each.
 //
 // Threads: the writer thread is started by start() and joined by stop(), both on the handler's
 // thread, which owns this object's last reference but for the handles' copies.
@@ -64,26 +64,22 @@ SOCKETSERVER_DECL void WriterThreadOutbox::stop(bool drain) noexcept {
 }
 
 SOCKETSERVER_DECL void WriterThreadOutbox::run() noexcept {
-  std::vector<SharedBytes> batch;
-  std::unique_lock lock(mutex_);
   for (;;) {
-    ready_.wait(lock, [this] { return stopping_ || closed_ || !empty_locked(); });
-    if (empty_locked()) return;  // stopping, with nothing left
-    take_all_locked(batch);
-    lock.unlock();
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [this] { return stopping_ || closed_ || !empty_locked(); });
+      if (empty_locked()) return;  // stopping, with nothing left
+    }
     try {
-      wfile_.write_all_and_flush(batch);
+      // Under wfile's lock, which the handler's own writes take too: whichever of them takes
+      // the queue writes it before anything that comes after.
+      wfile_.drain_outbox_and_flush();
     } catch (...) {
       // The peer has gone, or stopped reading past write_timeout: end the connection, whose
       // handler sees it on its next read.
       request_close();
       return;
     }
-    lock.lock();
-    written_locked(batch);
-    lock.unlock();
-    batch.clear();  // the last references to the messages go outside the lock
-    lock.lock();
   }
 }
 
