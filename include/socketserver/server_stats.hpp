@@ -25,6 +25,7 @@ struct ServerStats {
   std::uint64_t bytes_in = 0;        ///< read through rfile
   std::uint64_t bytes_out = 0;       ///< written through wfile
   std::uint64_t denied = 0;          ///< refused by the access list (also counted in `refused`)
+  std::uint64_t requests = 0;        ///< requests handlers marked with rfile.begin_request()/end_request()
 
   /// What became of the connections of proxies and other peers while server.proxy_protocol is
   /// on. A connection whose header fails is also counted among timed_out, limit_exceeded or

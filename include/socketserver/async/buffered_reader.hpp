@@ -92,6 +92,15 @@ class AsyncBufferedReader {
     co_return take(std::min(n, buffered()));
   }
 
+  /// Marks where a request of several lines or parts starts and ends: BufferedReader's
+  /// begin_request() and end_request(), for coroutines.
+  void begin_request() noexcept {
+    if (detail::ConnectionRecord* record = record_or_null()) record->begin_request();
+  }
+  void end_request() noexcept {
+    if (detail::ConnectionRecord* record = record_or_null()) record->end_request();
+  }
+
   /// Bytes read from the socket and not yet handed out.
   std::size_t buffered() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
 
@@ -150,7 +159,7 @@ class AsyncBufferedReader {
     }
     if (record == nullptr) return c.wait(Side::reader, blocked_on_);
     const auto now = detail::Clock::now();
-    const bool partial = buffered() != 0;
+    const bool partial = buffered() != 0 || record->in_request();
     const detail::Deadline deadline = record->read_deadline(now, partial);
     if (now >= deadline.at) throw std::system_error(deadline.why, "read");
     if (!partial) {
@@ -197,6 +206,10 @@ class AsyncBufferedReader {
   void give_back() noexcept;
 
   detail::Connection* connection_ = nullptr;
+
+  detail::ConnectionRecord* record_or_null() const noexcept {
+    return connection_ != nullptr ? connection_->record() : nullptr;
+  }
   AsyncBufferedWriter* flush_before_wait_ = nullptr;
   char* buffer_ = nullptr;   // borrowed from the loop
   detail::SpillBuffer own_;  // an unfinished line kept across a wait, or one longer than 64 KiB

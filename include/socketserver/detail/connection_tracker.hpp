@@ -76,7 +76,24 @@ class ConnectionRecord {
   // The deadline of a wait for input; `partial`: part of a line or frame is buffered already.
   Deadline read_deadline(Clock::time_point now, bool partial);
   // A line or frame was handed out: the next one's read_timeout starts with its first byte.
-  void read_done() noexcept { request_started_ = Clock::time_point::max(); }
+  void read_done() noexcept {
+    if (!in_request_) request_started_ = Clock::time_point::max();
+  }
+
+  // The handler's request boundaries (rfile.begin_request(), end_request()): inside a request
+  // every wait for input is part of it (read_timeout from its first byte; not idle, so the
+  // drain lets it finish), and each end counts a request for the access line and stats().
+  void begin_request() noexcept {
+    in_request_ = true;
+    if (request_started_ == Clock::time_point::max()) request_started_ = Clock::now();
+  }
+  void end_request() noexcept {
+    if (!in_request_) return;
+    in_request_ = false;
+    request_started_ = Clock::time_point::max();
+    ++requests_;
+  }
+  bool in_request() const noexcept { return in_request_; }
 
   // The deadline of a write (or flush) that started at `start`.
   Deadline write_deadline(Clock::time_point start) const;
@@ -129,6 +146,8 @@ class ConnectionRecord {
   bool withdrawn_ = false;            // refused after admission (withdraw()): not counted as accepted
   bool per_ip_counted_ = false;       // counted against max_connections_per_ip under peer_'s host
   bool expects_proxy_header_ = false;
+  bool in_request_ = false;
+  std::uint32_t requests_ = 0;  // ended by end_request()
   std::atomic<bool> idle_{false};
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
@@ -256,7 +275,7 @@ class ConnectionTracker {
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
       accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0}, queue_dropped_{0}, queue_disconnected_{0},
-      datagrams_{0}, datagrams_dropped_{0};
+      datagrams_{0}, datagrams_dropped_{0}, requests_{0};
   std::atomic<Clock::rep> drop_logged_{0};  // when a dropped datagram was last logged
   std::array<std::atomic<std::uint64_t>, 7> proxy_{};                    // by ProxyOutcome
   std::array<std::atomic<std::uint64_t>, tls_failure_count + 1> tls_{};  // by TlsFailure, then resumed
@@ -290,6 +309,7 @@ SOCKETSERVER_DECL std::optional<Seconds> ConnectionRecord::wait_cap() const {
 SOCKETSERVER_DECL Deadline ConnectionRecord::read_deadline(Clock::time_point now, bool partial) {
   const Limits& l = limits();
   Deadline deadline;
+  partial = partial || in_request_;
   if (!got_first_byte_.load(std::memory_order_relaxed) && l.first_byte_timeout) {
     deadline.consider(l.first_byte_timeout, accepted_, errc::first_byte_timeout);
   } else if (!partial || !l.read_timeout) {
@@ -474,6 +494,7 @@ SOCKETSERVER_DECL ServerStats ConnectionTracker::stats() const {
   s.bytes_in = bytes_in_.load(std::memory_order_relaxed);
   s.bytes_out = bytes_out_.load(std::memory_order_relaxed);
   s.denied = denied_.load(std::memory_order_relaxed);
+  s.requests = requests_.load(std::memory_order_relaxed);
   s.datagrams.received = datagrams_.load(std::memory_order_relaxed);
   s.datagrams.dropped = datagrams_dropped_.load(std::memory_order_relaxed);
   s.queues.dropped = queue_dropped_.load(std::memory_order_relaxed);
@@ -574,8 +595,14 @@ SOCKETSERVER_DECL void ConnectionTracker::release(ConnectionRecord& record) noex
     if (active_ == 0) closed_.notify_all();
   }
   if (!record.handed_off_ && !record.withdrawn_) {
-    logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
-                record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
+    if (record.requests_ == 0) {
+      logger_.log(LogLevel::info, LogCategory::access, "{} closed after {:.6f} s, {} bytes in, {} bytes out: {}",
+                  record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
+    } else {
+      logger_.log(LogLevel::info, LogCategory::access,
+                  "{} closed after {:.6f} s, {} requests, {} bytes in, {} bytes out: {}", record.peer_, seconds,
+                  record.requests_, record.bytes_in_, record.bytes_out_, reason);
+    }
   }
   if (was_full && room_) room_();
 }
@@ -583,6 +610,7 @@ SOCKETSERVER_DECL void ConnectionTracker::release(ConnectionRecord& record) noex
 SOCKETSERVER_DECL void ConnectionTracker::counted(const ConnectionRecord& record, double seconds,
                                                   std::string& reason) noexcept {
   bytes_in_.fetch_add(record.bytes_in_, std::memory_order_relaxed);
+  requests_.fetch_add(record.requests_, std::memory_order_relaxed);
   bytes_out_.fetch_add(record.bytes_out_, std::memory_order_relaxed);
   std::size_t bucket = 0;
   while (bucket < ServerStats::duration_bounds.size() && seconds > ServerStats::duration_bounds[bucket]) ++bucket;

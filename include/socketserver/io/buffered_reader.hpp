@@ -72,6 +72,19 @@ class BufferedReader {
   /// read(n) or readline() on connections from untrusted peers.
   std::string read();
 
+  /// Marks where a request of several lines or parts starts (after its first line, say an HTTP
+  /// request line) and ends (after its last). Inside it every wait for input is part of the
+  /// request: it is held to limits.read_timeout from the request's first byte, not to
+  /// idle_timeout, and a draining server lets it finish. end_request() counts it in the access
+  /// line and stats().requests. Without them a wait that starts with nothing buffered is a
+  /// wait for a new request (docs/limits.md). No-ops without a server.
+  void begin_request() noexcept {
+    if (record_ != nullptr) record_->begin_request();
+  }
+  void end_request() noexcept {
+    if (record_ != nullptr) record_->end_request();
+  }
+
   /// Bytes read from the stream and not yet handed out.
   std::size_t buffered() const noexcept { return end_ - begin_; }
 
@@ -259,13 +272,14 @@ SOCKETSERVER_DECL std::size_t BufferedReader::line_cap() const noexcept {
 
 SOCKETSERVER_DECL std::size_t BufferedReader::read_stream(std::span<char> into, bool partial) {
   const std::size_t got = read_stream_once(into, partial);
-  if (got == 0 && partial && stream().truncated())
+  if (got == 0 && (partial || (record_ != nullptr && record_->in_request())) && stream().truncated())
     throw std::system_error(errc::truncated_frame, "read: the peer closed inside a request, without close_notify");
   return got;
 }
 
 SOCKETSERVER_DECL std::size_t BufferedReader::read_stream_once(std::span<char> into, bool partial) {
   if (record_ == nullptr) return checked(stream().read_some(into));
+  partial = partial || record_->in_request();
   const auto start = detail::Clock::now();
   const detail::Deadline deadline = record_->read_deadline(start, partial);
   if (!partial && !record_->enter_idle()) return read_while_draining(into);
