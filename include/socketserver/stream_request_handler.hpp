@@ -10,6 +10,7 @@
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
 #include <socketserver/io/detail/writer_thread_outbox.hpp>
+#include <socketserver/io/socket_stream.hpp>
 #include <socketserver/seconds.hpp>
 #include <socketserver/stream_request.hpp>
 
@@ -98,8 +99,9 @@ SOCKETSERVER_DECL void StreamRequestHandler::setup() {
 SOCKETSERVER_DECL ConnectionHandle StreamRequestHandler::connection_handle() {
   if (!outbox_) {
     if (request == nullptr) throw std::logic_error("connection_handle() before the handler's setup()");
+    const bool plain = dynamic_cast<SocketStream*>(&request->stream()) != nullptr;  // no TLS, no layers
     auto outbox = std::make_shared<detail::WriterThreadOutbox>(detail::RequestAccess::record(*request),
-                                                               client_address, request->fileno(), wfile);
+                                                               client_address, request->fileno(), wfile, plain);
     detail::IoAccess::attach_outbox(wfile, *outbox);
     outbox->start();
     outbox_ = std::move(outbox);

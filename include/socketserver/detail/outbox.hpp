@@ -109,6 +109,14 @@ class Outbox : public std::enable_shared_from_this<Outbox> {
   // should drain it.
   virtual void wake() noexcept = 0;
 
+  // Called, under the lock, by a push that finds the queue empty: the connection's side may
+  // write `bytes` at once, without blocking, and return how many it wrote (all of them: nothing
+  // is queued and no one is woken). 0 by default: the push queues and wakes.
+  virtual std::size_t write_at_once(const std::string& bytes) noexcept {
+    (void)bytes;
+    return 0;
+  }
+
   void take_all_locked(std::vector<SharedBytes>& batch) {
     for (SharedBytes& message : queue_) batch.push_back(std::move(message));
     queue_.clear();
@@ -221,6 +229,11 @@ SOCKETSERVER_DECL bool Outbox::push(SharedBytes bytes) {
       if (record_ != nullptr) record_->queue_overflowed(disconnect, queued_);
       if (disconnect) shut_down_locked();
       return false;
+    }
+    if (queue_.empty()) {
+      const std::size_t written = write_at_once(*bytes);
+      if (written == bytes->size()) return true;
+      if (written != 0) bytes = std::make_shared<const std::string>(*bytes, written);  // the rest waits
     }
     queued_ += bytes->size();
     wake_up = queue_.empty();

@@ -96,6 +96,11 @@ class BufferedWriter {
   // (rfile still flushes before it waits, as it did before the handle).
   void drain_outbox_and_flush();
 
+  // A thread sending through the handle of a plain socket (`fd`), when no one holds the writer
+  // and nothing is buffered: one send() that does not wait (MSG_DONTWAIT). The bytes written,
+  // 0 when it could not try or the socket was full.
+  std::size_t send_if_idle(std::string_view data, int fd) noexcept;
+
   void write_locked(std::string_view data);
 
   void flush_locked();
@@ -116,6 +121,8 @@ class BufferedWriter {
 }  // namespace socketserver
 
 #if SOCKETSERVER_DEFINITIONS
+#include <sys/socket.h>
+
 #include <stdexcept>
 #include <vector>
 
@@ -156,6 +163,15 @@ SOCKETSERVER_DECL void BufferedWriter::take_outbox_locked() {
     ~Written() { outbox.written(batch); }
   } written{*outbox_, batch};
   for (const SharedBytes& message : batch) write_locked(*message);
+}
+
+SOCKETSERVER_DECL std::size_t BufferedWriter::send_if_idle(std::string_view data, int fd) noexcept {
+  const std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || !buf_.empty() || stream_ == nullptr) return 0;
+  const ssize_t n = ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n <= 0) return 0;  // full, or failed: the writer thread meets the error and ends the connection
+  if (record_ != nullptr) record_->count_out(static_cast<std::size_t>(n));
+  return static_cast<std::size_t>(n);
 }
 
 SOCKETSERVER_DECL void BufferedWriter::drain_outbox_and_flush() {

@@ -24,8 +24,10 @@ namespace socketserver::detail {
 // thread, which owns this object's last reference but for the handles' copies.
 class WriterThreadOutbox final : public Outbox {
  public:
-  WriterThreadOutbox(ConnectionRecord* record, Address client, int fd, BufferedWriter& wfile)
-      : Outbox(record, std::move(client), fd), wfile_(wfile) {}
+  // `plain`: the connection is the bare socket (no TLS, no layers), which a sender may write to
+  // itself when the queue is empty and wfile is idle, sparing a thread's wake-up.
+  WriterThreadOutbox(ConnectionRecord* record, Address client, int fd, BufferedWriter& wfile, bool plain)
+      : Outbox(record, std::move(client), fd), wfile_(wfile), direct_fd_(plain ? fd : -1) {}
   ~WriterThreadOutbox() override { stop(false); }
 
   void start() {
@@ -38,9 +40,13 @@ class WriterThreadOutbox final : public Outbox {
 
  private:
   void wake() noexcept override { ready_.notify_one(); }
+  std::size_t write_at_once(const std::string& bytes) noexcept override {
+    return direct_fd_ >= 0 && !stopping_ ? wfile_.send_if_idle(bytes, direct_fd_) : 0;
+  }
   void run() noexcept;
 
   BufferedWriter& wfile_;
+  const int direct_fd_;  // -1: always through the writer thread
   std::condition_variable ready_;
   bool stopping_ = false;  // under mutex_
   std::thread thread_;
