@@ -125,15 +125,19 @@ int main(int argc, char** argv) {
   const std::uint64_t others = members.size() - 1;
   std::vector<char> buffer(1 << 16);
   std::vector<epoll_event> events(256);
-  const auto round_trip = [&](Clock::time_point deadline) -> bool {
+  // One round; false when it is not done by `deadline`, or nothing has arrived for `stall`.
+  const auto round_trip = [&](Clock::time_point deadline, Clock::duration stall) -> bool {
     for (Member& m : members) {
       m.lines = 0;
       if (::send(m.fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) die("send");
     }
     std::size_t done = 0;
+    auto progress = Clock::now();
     while (done < members.size()) {
       const int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 100);
       if (n < 0 && errno != EINTR) die("epoll_wait");
+      if (n > 0) progress = Clock::now();
+      if (Clock::now() - progress > stall) return false;
       for (int k = 0; k < n; ++k) {
         Member& m = members[events[static_cast<std::size_t>(k)].data.u64];
         const ssize_t got = ::recv(m.fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
@@ -157,7 +161,7 @@ int main(int argc, char** argv) {
   // Joining takes a moment on the server: the first rounds may miss late members' lines, so
   // warm up until a round completes, then for --warmup.
   const auto setup_deadline = Clock::now() + timeout;
-  while (!round_trip(setup_deadline)) {
+  while (!round_trip(setup_deadline, std::chrono::seconds(1))) {
     if (Clock::now() > setup_deadline) {
       fmt::print(stderr, "fanout: no round completed within --timeout\n");
       return 1;
@@ -174,7 +178,7 @@ int main(int argc, char** argv) {
   const auto warm_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(cfg.warmup));
   while (Clock::now() < warm_end) {
-    if (!round_trip(Clock::now() + timeout)) {
+    if (!round_trip(Clock::now() + timeout, timeout)) {
       fmt::print(stderr, "fanout: a round did not complete within --timeout\n");
       return 1;
     }
@@ -183,7 +187,7 @@ int main(int argc, char** argv) {
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration));
   std::uint64_t rounds = 0;
   while (Clock::now() < end) {
-    if (!round_trip(Clock::now() + timeout)) {
+    if (!round_trip(Clock::now() + timeout, timeout)) {
       fmt::print(stderr, "fanout: a round did not complete within --timeout\n");
       return 1;
     }

@@ -142,7 +142,10 @@ def report(args, results, notes, elapsed):
             row.append(f"{rate / 1e6:.2f} M/s{ratio}")
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "A ratio is socketserver's rate over the better of Go's and Tokio's in the same row (the target "
-              "is 1.0x or more).", ""]
+              "is 1.0x or more). The event loop writes each member's queued lines with one send() per burst; the "
+              "threading server has an OS thread per member, all on the one core here, so every line wakes the "
+              "threads of its readers and each sends on its own: for fan-out to hundreds of members, use the "
+              "async server (the same handler, with co_await).", ""]
     if notes:
         lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
     lines.append(END)

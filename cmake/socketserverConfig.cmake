@@ -9,6 +9,7 @@ find_dependency(Threads)
 find_dependency(fmt 9)
 find_dependency(Asio 1.22)
 find_dependency(OpenSSL 3)
+find_dependency(ZLIB)
 list(POP_FRONT CMAKE_MODULE_PATH)
 
 include("${CMAKE_CURRENT_LIST_DIR}/socketserverTargets.cmake")

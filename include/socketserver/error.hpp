@@ -48,6 +48,11 @@ enum class errc {
   /// The bytes queued through the connection's handle passed Limits::max_queued_bytes: the
   /// peer reads slower than it is sent to (a slow consumer).
   send_queue_full,
+  /// Compressed input that does not decompress (not deflate or gzip, corrupt, a bad checksum).
+  bad_compressed_data,
+  /// Decompressed output past DecompressionLimits: more than max_output bytes, or more than
+  /// max_ratio times the input (a zip bomb).
+  decompression_limit,
 };
 
 namespace detail {
@@ -88,6 +93,10 @@ class ErrorCategory final : public std::error_category {
         return "TLS error";
       case errc::send_queue_full:
         return "send queue over max_queued_bytes (a slow consumer)";
+      case errc::bad_compressed_data:
+        return "compressed data does not decompress";
+      case errc::decompression_limit:
+        return "decompressed data over its limit (a zip bomb?)";
     }
     return "unknown socketserver error";
   }

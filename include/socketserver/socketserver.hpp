@@ -20,6 +20,7 @@
 #include <socketserver/io/buffered_reader.hpp>
 #include <socketserver/io/buffered_writer.hpp>
 #include <socketserver/io/byte_stream.hpp>
+#include <socketserver/io/compression.hpp>
 #include <socketserver/io/datagram_socket.hpp>
 #include <socketserver/io/framing.hpp>
 #include <socketserver/io/memory_stream.hpp>

@@ -141,6 +141,13 @@ class TlsClient {
     return line;
   }
 
+  // One SSL_read(): what came, empty at the end of the stream.
+  std::string recv_some() {
+    char buffer[16384];
+    const int got = SSL_read(ssl_.get(), buffer, sizeof buffer);
+    return got > 0 ? std::string(buffer, static_cast<std::size_t>(got)) : std::string();
+  }
+
   void close_notify() { SSL_shutdown(ssl_.get()); }
 
   // Reads until the server's close_notify (or its end of stream); how many bytes came.

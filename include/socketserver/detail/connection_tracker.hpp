@@ -634,7 +634,8 @@ SOCKETSERVER_DECL std::string ConnectionTracker::close_reason(const ConnectionRe
     if (is_timeout(record.reason_)) {
       timed_out_.fetch_add(1, std::memory_order_relaxed);
     } else if (record.reason_ == errc::line_too_long || record.reason_ == errc::frame_too_large ||
-               record.reason_ == errc::proxy_header_too_large || record.reason_ == errc::client_hello_too_large) {
+               record.reason_ == errc::proxy_header_too_large || record.reason_ == errc::client_hello_too_large ||
+               record.reason_ == errc::decompression_limit) {
       limit_exceeded_.fetch_add(1, std::memory_order_relaxed);
     } else {
       errors_.fetch_add(1, std::memory_order_relaxed);
