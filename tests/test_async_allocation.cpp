@@ -139,7 +139,9 @@ TEST_CASE("an idle connection holds about a kilobyte of heap") {
   // and the server's record of the connection (limits, stats, access log): no read or write
   // buffer. Measured at 1,200 bytes with GCC 12 and asio 1.22, of which the record is about 200;
   // before the connection's coroutine became its own asio thread and waits stopped taking a frame
-  // of their own, it was 1,720 without a record.
+  // of their own, it was 1,720 without a record. Connection handles added about 100 (the room
+  // for a handle in the handler and its writer, the writer's hook on the loop, the record's
+  // request count): 1,296.
   constexpr std::size_t warm = 600;  // grows the loop's tables past what the rest needs
   constexpr std::size_t measured = 400;
   REQUIRE(test::raise_open_file_limit(2 * (warm + measured) + 100));
@@ -156,7 +158,7 @@ TEST_CASE("an idle connection holds about a kilobyte of heap") {
 
   INFO("heap bytes per idle connection: " << per_connection);
   CHECK(per_connection > 500);  // the measurement sees the connections at all
-  CHECK(per_connection <= 1280);
+  CHECK(per_connection <= 1344);
 }
 
 namespace {
