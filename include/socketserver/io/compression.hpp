@@ -218,10 +218,13 @@ SOCKETSERVER_DECL std::size_t CompressionStream::read_some(std::span<char> buffe
       const uInt offered = z.avail_out;
       const int status = inflate(&z, Z_SYNC_FLUSH);
       in_begin_ = in_end_ - z.avail_in;
+      if (status == Z_STREAM_END) {
+        ended_ = true;  // gzip's trailer, or the zlib stream's end
+      } else if (status != Z_OK && status != Z_BUF_ERROR) {
+        detail::throw_zlib(status, "read");  // what it wrote to `buffer` is not handed out
+      }
       const std::size_t produced = offered - z.avail_out;
       out_total_ += produced;
-      if (status == Z_STREAM_END) ended_ = true;  // gzip's trailer, or the zlib stream's end
-      else if (status != Z_OK && status != Z_BUF_ERROR) detail::throw_zlib(status, "read");
       if (produced != 0) return produced;
       if (ended_) return 0;
       if (in_begin_ < in_end_) continue;  // a header, or an empty block: inflate on
