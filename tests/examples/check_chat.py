@@ -134,8 +134,12 @@ def main():
     expect("alice hears slow leave", alice.line(), "* slow left")
     server.wait_log("the slow consumer's cut is logged", r"cutting 127\.0\.0\.1:\d+: .*a slow consumer")
     rest = slow.until_end().decode()
-    expect("what slow got before the cut is a prefix of the lines, in order",
-           ("".join(f"alice: {line}\n" for line in sent)).startswith(rest) and len(rest) < 110 * len(sent), True)
+    stream = "".join(f"alice: {line}\n" for line in sent)
+    if not stream.startswith(rest) or len(rest) >= len(stream):
+        first = next((i for i, (a, b) in enumerate(zip(rest, stream)) if a != b), len(rest))
+        fail(f"slow got {len(rest)} bytes, not a prefix of the {len(stream)} sent: they differ at {first}: "
+             f"{rest[max(0, first - 80):first + 80]!r} where the stream has {stream[max(0, first - 80):first + 80]!r}")
+    expect("what slow got before the cut is a prefix of the lines, in order", True, True)
 
     alice.send("/quit")
     expect("/quit says goodbye", alice.line(), "OK bye")

@@ -98,6 +98,8 @@ class Server:
             self.proc.kill()
             fail(f"{self.name} did not exit within {TIMEOUT} s of SIGTERM")
         self.reader.join(TIMEOUT)
+        if status != 0:
+            fail(f"{self.name} exited with {status} on SIGTERM; its stderr ends:\n" + self.log()[-12000:])
         expect(f"{self.name} exits 0 on SIGTERM", status, 0)
 
 

@@ -57,6 +57,7 @@ class AsyncBufferedWriter {
   /// Buffers `data`; sends first when it would not fit. Writes of buffer_size or more, and of
   /// direct_write_size or more when nothing is buffered, go straight to the socket.
   asio::awaitable<void> write(std::string_view data) {
+    if (data.empty()) co_return;
     // What the connection's handle queued before this write goes out before it.
     if (outbox_ != nullptr && !outbox_->empty()) co_await flush();
     const std::size_t limit = capacity();
@@ -182,7 +183,7 @@ SOCKETSERVER_DECL bool AsyncBufferedWriter::drain_outbox() {
       continue;
     }
     // Small messages (chat lines) go out together: one write for a burst.
-    buffer_ = loop().acquire_buffer();
+    if (buffer_ == nullptr) buffer_ = loop().acquire_buffer();
     std::memcpy(buffer_, next->data(), next->size());
     size_ = next->size();
     while (SharedBytes more = outbox_->pop(limit - size_)) {
