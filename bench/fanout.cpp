@@ -72,8 +72,9 @@ Config parse(int argc, char** argv) {
     } else if (arg == "--timeout") {
       number(c.timeout);
     } else {
-      fmt::print(stderr, "usage: fanout --port P [--host H] [--members N] [--size BYTES] [--duration S] "
-                         "[--warmup S] [--timeout S]\n");
+      fmt::print(stderr,
+                 "usage: fanout --port P [--host H] [--members N] [--size BYTES] [--duration S] "
+                 "[--warmup S] [--timeout S]\n");
       std::exit(2);
     }
   }
@@ -175,8 +176,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  const auto warm_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(cfg.warmup));
+  const auto warm_end =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup));
   while (Clock::now() < warm_end) {
     if (!round_trip(Clock::now() + timeout, timeout)) {
       fmt::print(stderr, "fanout: a round did not complete within --timeout\n");
@@ -195,9 +196,10 @@ int main(int argc, char** argv) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const std::uint64_t deliveries = rounds * members.size() * others;
-  fmt::print("{{\"workload\": \"fanout\", \"members\": {}, \"size\": {}, \"seconds\": {:.3f}, \"rounds\": {}, "
-             "\"total_messages\": {}, \"msgs_per_s\": {:.1f}, \"errors\": 0}}\n",
-             cfg.members, cfg.size, seconds, rounds, deliveries, static_cast<double>(deliveries) / seconds);
+  fmt::print(
+      "{{\"workload\": \"fanout\", \"members\": {}, \"size\": {}, \"seconds\": {:.3f}, \"rounds\": {}, "
+      "\"total_messages\": {}, \"msgs_per_s\": {:.1f}, \"errors\": 0}}\n",
+      cfg.members, cfg.size, seconds, rounds, deliveries, static_cast<double>(deliveries) / seconds);
   for (Member& m : members) ::close(m.fd);
   ::close(epoll);
   return 0;

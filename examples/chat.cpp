@@ -61,9 +61,10 @@ class Member {
 
  private:
   std::string claim(std::string_view name) {
-    const bool valid = !name.empty() && name.size() <= 32 && name.front() != '/' &&
-                       name.find_first_of(" \t\x7f") == std::string_view::npos &&
-                       std::all_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) >= 32; });
+    const bool valid =
+        !name.empty() && name.size() <= 32 && name.front() != '/' &&
+        name.find_first_of(" \t\x7f") == std::string_view::npos &&
+        std::all_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) >= 32; });
     if (!valid) return "ERR a nickname is 1 to 32 characters, no spaces, not starting with /\n";
     const std::lock_guard lock(room.mutex);
     if (!room.names.insert(std::string(name)).second) return "ERR " + std::string(name) + " is taken\n";
@@ -100,9 +101,9 @@ struct AsyncChat : socketserver::AsyncStreamRequestHandler {
 };
 
 int main(int argc, char** argv) try {
-  const auto options = examples::parse_options(
-      argc, argv, "A chat room: a nickname first, then every line goes to everyone else.", 7000,
-      examples::with_concurrency);
+  const auto options =
+      examples::parse_options(argc, argv, "A chat room: a nickname first, then every line goes to everyone else.", 7000,
+                              examples::with_concurrency);
   const socketserver::Address address(options.host, options.port);
   switch (options.concurrency) {
     case examples::Concurrency::threading: {

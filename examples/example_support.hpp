@@ -81,15 +81,16 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
   options.port = default_port;
   const std::string_view name = argc > 0 ? argv[0] : "example";
   const auto usage = [&](std::FILE* out, int status) {
-    fmt::print(out,
-               "usage: {} [--host HOST] [--port PORT]{} [--idle-timeout SECONDS] [--max-connections N]\n"
-               "       [--max-line BYTES] [--max-queued-bytes BYTES] [--proxy-protocol CIDR]... [--allow CIDR]... [--deny CIDR]...\n"
-               "       [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth MODE]\n"
-               "       [--handshake-timeout SECONDS]] [--log-level LEVEL]\n\n{}\n\n",
-               name,
-               std::string(concurrency_options ? " [--concurrency MODE] [--threads N]" : "") +
-                   (udp_option ? " [--udp]" : ""),
-               what);
+    fmt::print(
+        out,
+        "usage: {} [--host HOST] [--port PORT]{} [--idle-timeout SECONDS] [--max-connections N]\n"
+        "       [--max-line BYTES] [--max-queued-bytes BYTES] [--proxy-protocol CIDR]... [--allow CIDR]... [--deny "
+        "CIDR]...\n"
+        "       [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth MODE]\n"
+        "       [--handshake-timeout SECONDS]] [--log-level LEVEL]\n\n{}\n\n",
+        name,
+        std::string(concurrency_options ? " [--concurrency MODE] [--threads N]" : "") + (udp_option ? " [--udp]" : ""),
+        what);
     fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
     fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
     if (concurrency_options) {
@@ -146,10 +147,10 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       continue;
     }
     const bool known = arg == "--host" || arg == "--port" || arg == "--idle-timeout" || arg == "--max-connections" ||
-                       arg == "--max-line" || arg == "--max-queued-bytes" || arg == "--proxy-protocol" || arg == "--allow" || arg == "--deny" ||
-                       arg == "--log-level" || arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-ca" ||
-                       arg == "--tls-client-auth" || arg == "--handshake-timeout" ||
-                       ((concurrency_options || udp_option) && arg == "--threads") ||
+                       arg == "--max-line" || arg == "--max-queued-bytes" || arg == "--proxy-protocol" ||
+                       arg == "--allow" || arg == "--deny" || arg == "--log-level" || arg == "--tls-cert" ||
+                       arg == "--tls-key" || arg == "--tls-ca" || arg == "--tls-client-auth" ||
+                       arg == "--handshake-timeout" || ((concurrency_options || udp_option) && arg == "--threads") ||
                        (concurrency_options && arg == "--concurrency");
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];

@@ -46,8 +46,8 @@ struct GetTimeDatagram : socketserver::DatagramRequestHandler {
 };
 
 int main(int argc, char** argv) try {
-  const auto options = examples::parse_options(argc, argv, "Answers 'get_time' with the local time.", 8000,
-                                               examples::with_udp);
+  const auto options =
+      examples::parse_options(argc, argv, "Answers 'get_time' with the local time.", 8000, examples::with_udp);
   const socketserver::Address address(options.host, options.port);
   if (options.udp) {
     socketserver::ThreadingUDPServer<GetTimeDatagram> server(address);

@@ -30,7 +30,9 @@ using socketserver::errc;
 namespace {
 
 // A zip bomb: `size` zeros, deflated (about 1029:1).
-std::string bomb(std::size_t size, Compression format) { return socketserver::compress(std::string(size, '\0'), format, 9); }
+std::string bomb(std::size_t size, Compression format) {
+  return socketserver::compress(std::string(size, '\0'), format, 9);
+}
 
 std::error_code error_of_decompress(std::string_view data, Compression format, const DecompressionLimits& limits = {}) {
   return test::error_of([&] { (void)socketserver::decompress(data, format, limits); });
@@ -108,7 +110,8 @@ void check_layer(Compression format, bool tls) {
   } else {
     test::Client raw = test::Client::connect(server.server_address());
     const int fd = ::dup(raw.fd());
-    client = std::make_unique<socketserver::CompressionStream>(std::make_unique<socketserver::SocketStream>(fd), format);
+    client =
+        std::make_unique<socketserver::CompressionStream>(std::make_unique<socketserver::SocketStream>(fd), format);
   }
   CHECK(say(*client, "hello, compressed world\n") == "HELLO, COMPRESSED WORLD\n");
   const std::string text(50'000, 'a');  // compresses well: far fewer bytes on the wire
@@ -152,7 +155,8 @@ TEST_CASE("decompress() refuses corrupt, truncated and mislabelled input", "[com
   CHECK(error_of_decompress(packed + "trailing", Compression::gzip) == errc::bad_compressed_data);
 }
 
-TEST_CASE("the compression layer stops a zip bomb at its cap, having produced no more than it", "[compression][limits]") {
+TEST_CASE("the compression layer stops a zip bomb at its cap, having produced no more than it",
+          "[compression][limits]") {
   // A peer that sends a deflate stream of 100 MiB of zeros.
   const std::string packed = bomb(std::size_t{100} * 1024 * 1024, Compression::deflate);
   auto layer = socketserver::CompressionStream(std::make_unique<socketserver::MemoryStream>(packed),

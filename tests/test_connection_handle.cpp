@@ -191,8 +191,7 @@ void check_fanout_with_slow_consumer(std::size_t members, std::size_t lines) {
 
 }  // namespace
 
-TEST_CASE("threading server: a broadcast reaches 100 members in order while a slow consumer is cut",
-          "[handle][slow]") {
+TEST_CASE("threading server: a broadcast reaches 100 members in order while a slow consumer is cut", "[handle][slow]") {
   check_fanout_with_slow_consumer<socketserver::ThreadingTCPServer<Fanout>>(100, 4000);
 }
 

@@ -37,9 +37,7 @@ class ConnectionGroup {
 
   /// Adds the connection; false when it has ended (or the handle is empty). Adding a member
   /// again changes nothing.
-  bool add(const ConnectionHandle& connection) const {
-    return connection.outbox_ && members_->add(connection.outbox_);
-  }
+  bool add(const ConnectionHandle& connection) const { return connection.outbox_ && members_->add(connection.outbox_); }
 
   /// Takes the connection out; false when it was not in the group.
   bool remove(const ConnectionHandle& connection) const noexcept {

@@ -2,9 +2,9 @@
 #define SOCKETSERVER_CONNECTION_HANDLE_HPP
 
 #include <any>
-#include <stdexcept>
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>

@@ -100,8 +100,8 @@ SOCKETSERVER_DECL ConnectionHandle StreamRequestHandler::connection_handle() {
   if (!outbox_) {
     if (request == nullptr) throw std::logic_error("connection_handle() before the handler's setup()");
     const bool plain = dynamic_cast<SocketStream*>(&request->stream()) != nullptr;  // no TLS, no layers
-    auto outbox = std::make_shared<detail::WriterThreadOutbox>(detail::RequestAccess::record(*request),
-                                                               client_address, request->fileno(), wfile, plain);
+    auto outbox = std::make_shared<detail::WriterThreadOutbox>(detail::RequestAccess::record(*request), client_address,
+                                                               request->fileno(), wfile, plain);
     detail::IoAccess::attach_outbox(wfile, *outbox);
     outbox->start();
     outbox_ = std::move(outbox);

@@ -140,7 +140,7 @@ class AsyncBufferedWriter {
   detail::Connection* connection_ = nullptr;
   char* buffer_ = nullptr;  // borrowed from the loop while size_ > 0
   std::size_t size_ = 0;
-  detail::SpillBuffer pending_;  // what waits for a full socket to drain
+  detail::SpillBuffer pending_;       // what waits for a full socket to drain
   detail::Outbox* outbox_ = nullptr;  // the connection's handle's queue, once it has one
 };
 

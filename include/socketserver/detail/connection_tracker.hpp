@@ -138,13 +138,13 @@ class ConnectionRecord {
   float user_timeout_ = -1.0F;               // seconds; negative: none (a float: it fits beside fd_)
   std::atomic<bool> got_first_byte_{false};  // the drain reads it from the serving thread
   bool failed_ = false;
-  std::atomic<bool> drained_{false};  // ended by the drain while it waited for a request
-  std::atomic<bool> cut_{false};      // the tracker shut it down when the drain ran out of time
+  std::atomic<bool> drained_{false};     // ended by the drain while it waited for a request
+  std::atomic<bool> cut_{false};         // the tracker shut it down when the drain ran out of time
   std::atomic<bool> overflowed_{false};  // cut as a slow consumer (its handle's queue was full)
   std::atomic<bool> dropped_{false};     // a message to it was dropped already (logged once)
-  bool handed_off_ = false;           // served by a forked child, which logs it
-  bool withdrawn_ = false;            // refused after admission (withdraw()): not counted as accepted
-  bool per_ip_counted_ = false;       // counted against max_connections_per_ip under peer_'s host
+  bool handed_off_ = false;              // served by a forked child, which logs it
+  bool withdrawn_ = false;               // refused after admission (withdraw()): not counted as accepted
+  bool per_ip_counted_ = false;          // counted against max_connections_per_ip under peer_'s host
   bool expects_proxy_header_ = false;
   bool in_request_ = false;
   std::uint32_t requests_ = 0;  // ended by end_request()
@@ -276,7 +276,7 @@ class ConnectionTracker {
   std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, limit_exceeded_{0}, errors_{0}, cut_{0},
       accept_errors_{0}, bytes_in_{0}, bytes_out_{0}, denied_{0}, queue_dropped_{0}, queue_disconnected_{0},
       datagrams_{0}, datagrams_dropped_{0}, requests_{0};
-  std::atomic<Clock::rep> drop_logged_{0};  // when a dropped datagram was last logged
+  std::atomic<Clock::rep> drop_logged_{0};                               // when a dropped datagram was last logged
   std::array<std::atomic<std::uint64_t>, 7> proxy_{};                    // by ProxyOutcome
   std::array<std::atomic<std::uint64_t>, tls_failure_count + 1> tls_{};  // by TlsFailure, then resumed
   std::array<std::atomic<std::uint64_t>, ServerStats::duration_bounds.size() + 1> durations_{};

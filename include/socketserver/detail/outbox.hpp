@@ -164,8 +164,7 @@ class GroupMembers : public std::enable_shared_from_this<GroupMembers> {
 
   bool remove(const Outbox* member) noexcept {
     const std::lock_guard lock(mutex_);
-    const auto it =
-        std::find_if(members_.begin(), members_.end(), [&](const auto& m) { return m.get() == member; });
+    const auto it = std::find_if(members_.begin(), members_.end(), [&](const auto& m) { return m.get() == member; });
     if (it == members_.end()) return false;
     (*it)->left(this);
     *it = std::move(members_.back());
@@ -176,8 +175,7 @@ class GroupMembers : public std::enable_shared_from_this<GroupMembers> {
   // A closing member, which has forgotten the group already.
   void forget(const Outbox* member) noexcept {
     const std::lock_guard lock(mutex_);
-    const auto it =
-        std::find_if(members_.begin(), members_.end(), [&](const auto& m) { return m.get() == member; });
+    const auto it = std::find_if(members_.begin(), members_.end(), [&](const auto& m) { return m.get() == member; });
     if (it == members_.end()) return;
     *it = std::move(members_.back());
     members_.pop_back();

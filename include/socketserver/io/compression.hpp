@@ -76,7 +76,7 @@ class CompressionStream final : public StreamLayer {
   struct Zlib;
   std::unique_ptr<Zlib> z_;
   DecompressionLimits limits_;
-  std::vector<char> in_;   // compressed bytes read and not yet inflated: [in_begin_, in_end_)
+  std::vector<char> in_;  // compressed bytes read and not yet inflated: [in_begin_, in_end_)
   std::size_t in_begin_ = 0, in_end_ = 0;
   std::vector<char> out_;  // deflated bytes of the last write, not yet sent: [out_begin_, out_end_)
   std::size_t out_begin_ = 0, out_end_ = 0;
@@ -137,8 +137,7 @@ SOCKETSERVER_DECL std::string compress(std::string_view data, Compression format
   return out;
 }
 
-SOCKETSERVER_DECL std::string decompress(std::string_view data, Compression format,
-                                         const DecompressionLimits& limits) {
+SOCKETSERVER_DECL std::string decompress(std::string_view data, Compression format, const DecompressionLimits& limits) {
   z_stream z{};
   if (inflateInit2(&z, detail::window_bits(format)) != Z_OK) throw std::bad_alloc();
   struct End {
