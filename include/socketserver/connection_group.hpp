@@ -30,7 +30,10 @@ namespace socketserver {
 /// called outside it, in no particular order, so the callback may send, close, add or remove
 /// (members that joined or left meanwhile are not seen).
 ///
-/// Threads: every member from any thread. A copy shares the group.
+/// Threads: every member from any thread. A copy shares the group. broadcast() holds the
+/// group's lock while it queues to each member, so a broadcast, an add() and a leaving
+/// connection take turns; a log sink must not send through handles (an overflow is logged
+/// under that lock).
 class ConnectionGroup {
  public:
   ConnectionGroup() : members_(std::make_shared<detail::GroupMembers>()) {}

@@ -27,16 +27,24 @@ class ConnectionGroup;
 /// ```
 /// send() never blocks: it queues, and the connection's own side writes (a writer thread of
 /// the connection's under a blocking handler; its event loop under a coroutine one), in the
-/// order sent, each message whole, between the handler's own writes to wfile. The bytes count in
-/// stats() and the access line as wfile's do. A connection's queue holds at most
-/// limits.max_queued_bytes; a send past it cuts the connection (a slow consumer, closed with
+/// order sent, each message whole, between the handler's own writes to wfile: a message queued
+/// before the handler's next write goes out before it. On a plain socket (no TLS, no layers)
+/// whose queue is empty and whose wfile is idle, the sending thread writes the message itself,
+/// without waiting (MSG_DONTWAIT), and wakes no one. The bytes count in stats() and the access
+/// line as wfile's do.
+///
+/// A connection's queue holds at most limits.max_queued_bytes (plus the unwritten rest of the
+/// message being written); a send past it cuts the connection (a slow consumer, closed with
 /// errc::send_queue_full) or, with limits.queue_overflow = drop, drops that message; either is
-/// counted in stats().queues and logged.
+/// counted in stats().queues and logged. A single message larger than max_queued_bytes never
+/// fits. send() returning true means queued (or written to the socket), not delivered.
 ///
 /// Lifetime: a copy shares the connection. Once the connection has ended, every call is a
 /// harmless no-op: send() returns false, close() does nothing; a handle may outlive its
-/// connection and its server. What was queued but not written when the handler returned is
-/// written before the connection closes, within limits.write_timeout.
+/// connection and its server. What was queued when the handler returned is written before the
+/// connection closes (the blocking handler's finish(), within limits.write_timeout; the async
+/// one's last flush); what comes after that is dropped. closed() turns true when the connection
+/// has ended, not when close() or a cut has only begun to end it (send() refuses from then on).
 ///
 /// Threads: every member from any thread. user_data() is the application's: set it before the
 /// handle is shared (before add() to a group), or guard it yourself.
@@ -69,11 +77,9 @@ class ConnectionHandle {
   /// Bytes queued and not yet written.
   std::size_t queued() const noexcept { return outbox_ ? outbox_->queued() : 0; }
 
-  /// The client's address (behind a trusted proxy, the one its PROXY header named).
-  const Address& client_address() const noexcept {
-    static const Address none;
-    return outbox_ ? outbox_->client() : none;
-  }
+  /// The client's address (behind a trusted proxy, the one its PROXY header named); empty for
+  /// an empty handle.
+  Address client_address() const { return outbox_ ? outbox_->client() : Address(); }
 
   /// The application's own data about the connection (a nickname, a session).
   std::any& user_data() const {

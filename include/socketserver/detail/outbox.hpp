@@ -105,8 +105,8 @@ class Outbox : public std::enable_shared_from_this<Outbox> {
   void left(const GroupMembers* group) noexcept;
 
  protected:
-  // Called, outside the lock, by the push that made the queue non-empty: the connection's side
-  // should drain it.
+  // Called, under the lock, by the push that made the queue non-empty: the connection's side
+  // should drain it. It must not take the lock, nor run the drain itself.
   virtual void wake() noexcept = 0;
 
   // Called, under the lock, by a push that finds the queue empty: the connection's side may
@@ -191,7 +191,8 @@ class GroupMembers : public std::enable_shared_from_this<GroupMembers> {
     return members_.size();
   }
 
-  // Queues `bytes` for every member but `except`; how many took it.
+  // Queues `bytes` for every member but `except`; how many took it. Under the group's lock,
+  // which each push holds while it queues (or, on a plain socket, writes without waiting).
   std::size_t broadcast(const SharedBytes& bytes, const Outbox* except) {
     const std::lock_guard lock(mutex_);
     std::size_t sent = 0;
@@ -218,7 +219,6 @@ namespace socketserver::detail {
 
 SOCKETSERVER_DECL bool Outbox::push(SharedBytes bytes) {
   if (!bytes) return false;
-  bool wake_up = false;
   {
     const std::lock_guard lock(mutex_);
     if (closed_ || shut_down_ || refusing_) return false;
@@ -234,10 +234,11 @@ SOCKETSERVER_DECL bool Outbox::push(SharedBytes bytes) {
       if (written != 0) bytes = std::make_shared<const std::string>(*bytes, written);  // the rest waits
     }
     queued_ += bytes->size();
-    wake_up = queue_.empty();
+    const bool wake_up = queue_.empty();
     queue_.push_back(std::move(bytes));
+    // Under the lock: once the connection closes (under it too) its loop or thread may be gone.
+    if (wake_up) wake();
   }
-  if (wake_up) wake();
   return true;
 }
 

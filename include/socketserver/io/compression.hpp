@@ -20,20 +20,23 @@ namespace socketserver {
 enum class Compression { deflate, gzip };
 
 /// What decompression may produce, however the input is crafted: one cap for every codec and
-/// every use (compressed messages and the compression layer alike). Past it,
+/// every use (compressed messages and the compression layer alike). The output may reach
+/// max(max_output, max_ratio x the compressed bytes read); past it,
 /// std::system_error(errc::decompression_limit), raised before more memory is taken.
 ///
-/// A zip bomb of zeros is about 1000:1; text compresses 3 to 10 times, JSON 5 to 20 times.
+/// A zip bomb of zeros is about 1000:1; text compresses 3 to 10 times, JSON 5 to 20 times. With
+/// the defaults a message decompresses to 1 MiB whatever its ratio, and beyond that only while
+/// it stays under 100:1.
 struct DecompressionLimits {
-  /// The most bytes one message decompresses to; for the layer, what it may produce before the
-  /// ratio is checked. 0: no cap (not recommended for input from the network).
+  /// Output always allowed, whatever the ratio (a message; for the layer, the connection's
+  /// first bytes). 0: no cap at all (not for input from the network).
   std::size_t max_output = std::size_t{1024} * 1024;
-  /// The most output bytes per input byte, once output passes max_output (the layer: over the
-  /// connection's life). 0: no check.
+  /// Output allowed per compressed byte beyond max_output. 0: max_output is a hard cap.
   std::size_t max_ratio = 100;
 };
 
-/// Compresses `data` in one piece (level 1 to 9; 6 is zlib's default).
+/// Compresses `data` in one piece (level 0 to 9; 6 is zlib's default; std::invalid_argument for
+/// another).
 std::string compress(std::string_view data, Compression format = Compression::gzip, int level = 6);
 
 /// Decompresses one whole message. Throws std::system_error: errc::bad_compressed_data for input
@@ -52,7 +55,13 @@ std::string decompress(std::string_view data, Compression format = Compression::
 /// The reading side is held to DecompressionLimits: past max_output bytes of plaintext, it
 /// refuses to produce more than max_ratio bytes per compressed byte received
 /// (errc::decompression_limit), so a few kilobytes cannot become gigabytes. Memory: zlib's
-/// state (about 300 KiB for both directions at the default window) and 32 KiB of buffers.
+/// state (about 300 KiB for both directions at the default window), a 16 KiB read buffer, and
+/// room for one compressed write (about 64 KiB once a large write has been made).
+///
+/// The layer never ends its compressed stream (zlib's Z_FINISH, gzip's trailer): the end of
+/// the connection ends it, so a gzip peer that checks for the trailer reports it missing, and
+/// the layer's truncated() is true after most peers' closes (readers then treat an end inside a
+/// line or frame as errc::truncated_frame, and one between requests as the end).
 ///
 /// Threads: one reader and one writer at a time, which may be two threads (they use separate
 /// zlib streams).
@@ -113,15 +122,15 @@ inline int window_bits(Compression format) noexcept { return format == Compressi
   throw std::system_error(errc::bad_compressed_data, what);
 }
 
-// Whether `out` bytes from `in` pass the limits.
-inline bool within(const DecompressionLimits& limits, std::size_t in, std::size_t out) noexcept {
-  if (limits.max_output == 0 || out <= limits.max_output) return true;
-  return limits.max_ratio != 0 && out <= limits.max_ratio * std::max<std::size_t>(in, 1);
+inline void check_level(int level) {
+  if (level < 0 || level > 9) throw std::invalid_argument("compression level must be 0 to 9");
 }
 
 }  // namespace detail
 
 SOCKETSERVER_DECL std::string compress(std::string_view data, Compression format, int level) {
+  detail::check_level(level);
+  if (data.size() > std::numeric_limits<uInt>::max()) throw std::length_error("compress: over 4 GiB in one piece");
   z_stream z{};
   if (deflateInit2(&z, level, Z_DEFLATED, detail::window_bits(format), 8, Z_DEFAULT_STRATEGY) != Z_OK)
     throw std::bad_alloc();
@@ -187,6 +196,7 @@ struct CompressionStream::Zlib {
 SOCKETSERVER_DECL CompressionStream::CompressionStream(std::unique_ptr<ByteStream> next, Compression format,
                                                        DecompressionLimits limits, int level)
     : StreamLayer(std::move(next)), z_(std::make_unique<Zlib>()), limits_(limits), in_(16 * 1024) {
+  detail::check_level(level);
   if (inflateInit2(&z_->inflater, detail::window_bits(format)) != Z_OK) throw std::bad_alloc();
   z_->inflating = true;
   if (deflateInit2(&z_->deflater, level, Z_DEFLATED, detail::window_bits(format), 8, Z_DEFAULT_STRATEGY) != Z_OK)
