@@ -129,19 +129,20 @@ TEST_CASE("compress() and decompress() round-trip gzip and deflate", "[compressi
     CHECK(packed.size() < text.size() / 10);
     CHECK(socketserver::decompress(packed, format) == text);
   }
-  CHECK(socketserver::compress("", Compression::gzip).size() > 0);
+  CHECK_FALSE(socketserver::compress("", Compression::gzip).empty());
   CHECK(socketserver::decompress(socketserver::compress("", Compression::gzip), Compression::gzip).empty());
 }
 
 TEST_CASE("decompress() refuses a 1029:1 zip bomb at its cap", "[compression][limits]") {
   const std::string packed = bomb(std::size_t{100} * 1024 * 1024, Compression::gzip);  // 100 MiB of zeros
   INFO("bomb of " << packed.size() << " bytes");
-  CHECK(packed.size() < 150 * 1024);
+  CHECK(packed.size() < std::size_t{150} * 1024);
   CHECK(error_of_decompress(packed, Compression::gzip) == errc::decompression_limit);
   // A smaller cap, and no ratio allowance: refused at 64 KiB.
-  CHECK(error_of_decompress(packed, Compression::gzip, {64 * 1024, 0}) == errc::decompression_limit);
+  CHECK(error_of_decompress(packed, Compression::gzip, {std::size_t{64} * 1024, 0}) == errc::decompression_limit);
   // What fits the cap passes: 512 KiB of zeros under the default 1 MiB.
-  CHECK(socketserver::decompress(bomb(512 * 1024, Compression::gzip), Compression::gzip).size() == 512 * 1024);
+  CHECK(socketserver::decompress(bomb(std::size_t{512} * 1024, Compression::gzip), Compression::gzip).size() ==
+        std::size_t{512} * 1024);
 }
 
 TEST_CASE("decompress() refuses corrupt, truncated and mislabelled input", "[compression]") {
@@ -160,15 +161,15 @@ TEST_CASE("the compression layer stops a zip bomb at its cap, having produced no
   // A peer that sends a deflate stream of 100 MiB of zeros.
   const std::string packed = bomb(std::size_t{100} * 1024 * 1024, Compression::deflate);
   auto layer = socketserver::CompressionStream(std::make_unique<socketserver::MemoryStream>(packed),
-                                               Compression::deflate, {256 * 1024, 100});
-  std::string sink(64 * 1024, '\0');
+                                               Compression::deflate, {std::size_t{256} * 1024, 100});
+  std::string sink(std::size_t{64} * 1024, '\0');
   const std::error_code code = test::error_of([&] {
     while (layer.read_some(sink) != 0) {
     }
   });
   CHECK(code == errc::decompression_limit);
-  CHECK(layer.plaintext_out() >= 256 * 1024);
-  CHECK(layer.plaintext_out() <= std::max<std::size_t>(256 * 1024, 100 * layer.compressed_in()));
+  CHECK(layer.plaintext_out() >= std::size_t{256} * 1024);
+  CHECK(layer.plaintext_out() <= std::max<std::size_t>(std::size_t{256} * 1024, 100 * layer.compressed_in()));
 }
 
 TEST_CASE("a bomb through a server's compression layer closes the connection at the cap", "[compression][limits]") {
@@ -186,7 +187,7 @@ TEST_CASE("a bomb through a server's compression layer closes the connection at 
   }
   REQUIRE(test::eventually([&] { return server.stats().active == 0; }));
   CHECK(server.stats().limit_exceeded == 1);
-  CHECK(server.stats().bytes_in <= 2 * 1024 * 1024);  // plaintext through rfile: about the cap
+  CHECK(server.stats().bytes_in <= std::size_t{2} * 1024 * 1024);  // plaintext through rfile: about the cap
   CHECK(log.contains(socketserver::LogCategory::access, "decompressed data over its limit"));
 }
 

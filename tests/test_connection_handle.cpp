@@ -277,7 +277,7 @@ void check_close_from_another_thread() {
   test::Client client = test::Client::connect(server.server_address());
   REQUIRE(test::eventually([&] { return group.size() == 1; }));
   std::thread([member = group.members().front()] { member.close(); }).join();
-  CHECK(client.recv() == "");  // the server ended the connection
+  CHECK(client.recv().empty());  // the server ended the connection
   REQUIRE(test::eventually([&] { return group.size() == 0 && server.stats().active == 0; }));
 }
 
@@ -386,6 +386,7 @@ void check_churn_during_broadcast() {
   for (std::size_t round = 0; round < 20; ++round) {
     REQUIRE(test::eventually([&] { return group.size() == 0; }));  // the last round's have left
     std::vector<test::Client> clients;
+    clients.reserve(10);
     for (int i = 0; i < 10; ++i) clients.push_back(test::Client::connect(server.server_address()));
     REQUIRE(test::eventually([&] { return group.size() == 10; }));
     CHECK(clients.front().recv_line() == "tick\n");

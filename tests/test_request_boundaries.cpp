@@ -79,7 +79,7 @@ void check_read_timeout_between_lines(bool marked) {
   const auto start = std::chrono::steady_clock::now();
   if (marked) {
     CHECK(client.recv_line() == "begun\n");
-    CHECK(client.recv() == "");  // closed
+    CHECK(client.recv().empty());  // closed
     CHECK(std::chrono::steady_clock::now() - start < 5s);
     REQUIRE(test::eventually([&] { return server.stats().timed_out == 1; }));
   } else {
@@ -117,7 +117,7 @@ void check_drain_finishes_a_marked_request() {
   client.send("C: 3\n\n");
   CHECK(client.recv_line() == "done 2\n");
   // Between requests now: the drain closes it.
-  CHECK(client.recv() == "");
+  CHECK(client.recv().empty());
   REQUIRE(closing.wait_for(10s) == std::future_status::ready);
   closing.get();
   CHECK(server.stats().requests == 2);

@@ -156,7 +156,7 @@ SOCKETSERVER_DECL std::string decompress(std::string_view data, Compression form
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   z.avail_in = static_cast<uInt>(std::min<std::size_t>(data.size(), std::numeric_limits<uInt>::max()));
   std::string out;
-  constexpr std::size_t step = 16 * 1024;
+  constexpr std::size_t step = std::size_t{16} * 1024;
   for (;;) {
     // Grow by a step at a time, never past what the limits allow for the input read so far.
     std::size_t room = step;
@@ -195,7 +195,7 @@ struct CompressionStream::Zlib {
 
 SOCKETSERVER_DECL CompressionStream::CompressionStream(std::unique_ptr<ByteStream> next, Compression format,
                                                        DecompressionLimits limits, int level)
-    : StreamLayer(std::move(next)), z_(std::make_unique<Zlib>()), limits_(limits), in_(16 * 1024) {
+    : StreamLayer(std::move(next)), z_(std::make_unique<Zlib>()), limits_(limits), in_(std::size_t{16} * 1024) {
   detail::check_level(level);
   if (inflateInit2(&z_->inflater, detail::window_bits(format)) != Z_OK) throw std::bad_alloc();
   z_->inflating = true;
