@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from harness import expect
+from harness import expect, signal_once
 
 TIMEOUT = 10
 # Exiting takes longer under a sanitizer on a loaded machine (ThreadSanitizer's exit in a
@@ -56,7 +56,7 @@ def nc_client(nc, port, payload):
 def stop(proc, sig):
     """Sends `sig` (None: none) and expects exit status 0 within EXIT_TIMEOUT."""
     if sig is not None:
-        proc.send_signal(sig)
+        signal_once(proc, sig)
     try:
         status = proc.wait(timeout=EXIT_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -67,27 +67,17 @@ def stop(proc, sig):
         sys.exit(f"server exited with {status} after {sig}: {proc.stderr.read()!r}")
 
 
-def next_line(proc):
-    ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
-    if not ready:
-        proc.kill()
-        sys.exit(f"no output from the server within {TIMEOUT}s")
-    return proc.stdout.readline().strip()
-
-
 def check_signal_with_client(binary, request, reply_pattern):
     """A signal stops accepting but lets a connected client finish; a second one ends it at once."""
     proc, port = start(binary)
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
-        proc.send_signal(signal.SIGTERM)
-        expect("first signal announces the shutdown", "shutting down" in next_line(proc), True)
+        expect("first signal announces the shutdown", "shutting down" in signal_once(proc, signal.SIGTERM), True)
         client.sendall(request)
         expect("the connected client is still served", reply_pattern.fullmatch(client.recv(4096)) is not None, True)
     stop(proc, None)  # the client has gone: the server exits by itself, with status 0
     proc, port = start(binary)
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT):
-        proc.send_signal(signal.SIGINT)
-        expect("first signal announces the shutdown", "shutting down" in next_line(proc), True)
+        expect("first signal announces the shutdown", "shutting down" in signal_once(proc, signal.SIGINT), True)
         proc.send_signal(signal.SIGINT)
         expect("a second signal ends it while a client is connected", proc.wait(timeout=TIMEOUT), -signal.SIGINT)
 

@@ -6,8 +6,10 @@ usage: check_get_time_udp.py BINARY
 A request datagram gets the time back from the server's address; one that is not a request gets
 no answer (nothing for a forged source to amplify). A flood of 5,000 datagrams from 50 sockets
 keeps the server within its --threads bound (its thread count, sampled from /proc while the
-flood runs), and the server still answers after it. Every wait is bounded; the server must exit 0
-on SIGTERM.
+flood runs), and the server still answers after it. Whether the flood meets busy threads at all
+depends on the machine's speed (a sanitizer's slower reads may never do), so the drop and its log
+line are checked in tests/test_udp_server.cpp, with handlers that wait. Every wait is bounded; the
+server must exit 0 on SIGTERM.
 """
 import re
 import socket
@@ -83,7 +85,6 @@ def main():
         if answered:
             break
     expect("the server answers after the flood (a client retrying)", answered, True)
-    server.wait_log("the drops are logged", r"dropped a datagram from 127\.0\.0\.1:\d+: 2 request threads busy")
     server.stop()
 
 
