@@ -15,8 +15,6 @@ Standard library only; the peers are built as bench/run.py builds its own (Go, o
 
 import argparse
 import os
-import re
-import statistics
 import subprocess
 import sys
 import time
@@ -43,16 +41,6 @@ def parse_args():
     if args.smoke:
         args.rounds, args.duration, args.warmup = 1, 0.3, 0.1
     return args
-
-
-def launch(server, log_dir):
-    server.port = harness.free_ports(1)[0]
-    server.log = log_dir / f"{server.name}.log"
-    argv = harness.pin(0) + [a.replace("{port}", str(server.port)) for a in server.argv]
-    with open(server.log, "a") as out:
-        server.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                       env=dict(os.environ, **server.env), start_new_session=True)
-    return harness.wait_accepting(server, time.monotonic() + 20)
 
 
 def servers_for(build, peers):
@@ -99,7 +87,7 @@ def main():
         harness.log(f"round {round_ + 1}/{args.rounds}")
         for members in MEMBERS:
             for server in servers_for(build, peers):
-                if not launch(server, work):
+                if not harness.launch_templated(server, work):
                     notes.append(f"{server.name} did not start: {server.failed}")
                     continue
                 result = cell(args, client, server, members)
@@ -112,11 +100,7 @@ def main():
     if args.smoke:
         ours = [runs for key, runs in results.items() if key[1] == "socketserver async"]
         sys.exit(1 if not ours or any(r.get("errors") for runs in ours for r in runs) else 0)
-    write_section(Path(args.out), section)
-
-
-def median(values):
-    return statistics.median(values) if values else 0.0
+    harness.write_section(Path(args.out), BEGIN, END, section, "fan-out")
 
 
 def report(args, results, notes, elapsed):
@@ -129,7 +113,7 @@ def report(args, results, notes, elapsed):
              "server's threads all on it), the client on core 1; a fresh server process per cell.", "",
              "| members | " + " | ".join(servers) + " |", "|---|" + "---|" * len(servers)]
     for members in MEMBERS:
-        best_peer = max((median([r.get("msgs_per_s", 0.0) for r in results.get((members, s), [])])
+        best_peer = max((harness.median([r.get("msgs_per_s", 0.0) for r in results.get((members, s), [])]) or 0.0
                          for s in servers if not s.startswith("socketserver")), default=0.0)
         row = [f"{members:,}"]
         for server in servers:
@@ -137,7 +121,7 @@ def report(args, results, notes, elapsed):
             if not runs or any(r.get("errors") for r in runs):
                 row.append("failed" if runs else "")
                 continue
-            rate = median([r.get("msgs_per_s", 0.0) for r in runs])
+            rate = harness.median([r.get("msgs_per_s", 0.0) for r in runs]) or 0.0
             ratio = f", **{rate / best_peer:.2f}x**" if server.startswith("socketserver") and best_peer else ""
             row.append(f"{rate / 1e6:.2f} M/s{ratio}")
         lines.append("| " + " | ".join(row) + " |")
@@ -150,14 +134,6 @@ def report(args, results, notes, elapsed):
         lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
     lines.append(END)
     return "\n".join(lines)
-
-
-def write_section(path, section):
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-    harness.log(f"wrote the fan-out section of {path}")
 
 
 if __name__ == "__main__":

@@ -329,6 +329,18 @@ def launch(server, port, server_cpu, log_dir):
                                        env=dict(os.environ, **server.env), start_new_session=True)
 
 
+def launch_templated(server, log_dir, cpu=0, stdin=subprocess.DEVNULL):
+    """Starts `server` on a free port, pinned to `cpu`: its argv names the port as {port}. The
+    scenario scripts' way (bench/fanout.py, bench/tls.py); returns wait_accepting()'s answer."""
+    server.port = free_ports(1)[0]
+    server.log = log_dir / f"{server.name}.log"
+    argv = pin(cpu) + [a.replace("{port}", str(server.port)) for a in server.argv]
+    with open(server.log, "a") as out:
+        server.proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                                       env=dict(os.environ, **server.env), start_new_session=True)
+    return wait_accepting(server, time.monotonic() + 20)
+
+
 def wait_accepting(server, deadline):
     """True once the server accepts a connection; sets server.failed otherwise."""
     while True:
@@ -695,6 +707,16 @@ def machine_info(servers):
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def write_section(path, begin, end, section, what):
+    """Puts `section` (which starts with `begin` and ends with `end`) in place of the one between
+    those markers in `path`, or at its end; `what` names it in the log."""
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n")
+    log(f"wrote the {what} section of {path}")
 
 
 def summarize(servers, results):

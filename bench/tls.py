@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,17 +75,6 @@ class Tls(harness.Server):
         self.stdin_open = stdin_open  # s_server ends at the end of its input
 
 
-def launch(server, log_dir):
-    server.port = harness.free_ports(1)[0]
-    server.log = log_dir / f"{server.name}.log"
-    argv = harness.pin(0) + [a.replace("{port}", str(server.port)) for a in server.argv]
-    with open(server.log, "a") as out:
-        server.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if server.stdin_open else subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, **server.env),
-                                       start_new_session=True)
-    return harness.wait_accepting(server, time.monotonic() + 20)
-
-
 def servers_for(build, cert, peers):
     echo = build / "examples" / "uppercase_echo"
     servers = [Tls("socketserver", "uppercase_echo --concurrency async --threads 1",
@@ -137,7 +125,7 @@ def syscalls_per_message(args, loadgen, build, cert, work_dir, tls):
     if tls:
         argv += ["--tls-cert", str(cert[0]), "--tls-key", str(cert[1])]
     server = Tls("strace", "", argv)
-    if not launch(server, work_dir):
+    if not harness.launch_templated(server, work_dir, stdin=subprocess.PIPE if server.stdin_open else subprocess.DEVNULL):
         return None
     result = cell(args, loadgen, server, TRAFFIC["ping-pong"] if tls else
                   ["--workload", "pingpong", "--connections", "64", "--size", "64"])
@@ -176,7 +164,7 @@ def main():
             cert = make_certificate(work, kind)
             servers = servers_for(build, cert, peers)
             for server in servers:
-                if not launch(server, work):
+                if not harness.launch_templated(server, work, stdin=subprocess.PIPE if server.stdin_open else subprocess.DEVNULL):
                     notes.append(f"{server.name} ({kind}) did not start: {server.failed}")
             live = [s for s in servers if s.proc and s.proc.poll() is None and not s.failed]
             workloads = dict(HANDSHAKES) if kind == "ecdsa" else {"full TLS 1.3": HANDSHAKES["full TLS 1.3"]}
@@ -210,7 +198,7 @@ def main():
     if args.smoke:
         failed = [key for key, runs in results.items() if any(r.get("errors") for r in runs)]
         sys.exit(1 if failed or not results else 0)
-    write_section(Path(args.out), section)
+    harness.write_section(Path(args.out), BEGIN, END, section, "TLS")
 
 
 def idle_memory(loadgen, server, count=2000):
@@ -233,10 +221,6 @@ def idle_memory(loadgen, server, count=2000):
     return (after - before) / ready["ready"]
 
 
-def median(values):
-    return statistics.median(values) if values else 0.0
-
-
 def report(args, results, syscalls, memory, notes, elapsed):
     servers = sorted({key[2] for key in results}, key=lambda n: (n != "socketserver", n))
     lines = [BEGIN, "", "## TLS", "",
@@ -253,15 +237,15 @@ def report(args, results, syscalls, memory, notes, elapsed):
         lines += [f"### {title}", "", "| workload | " + " | ".join(servers) + " |",
                   "|---|" + "---|" * len(servers)]
         for name in workloads:
-            ours = median([r["per_core"] for r in results.get((kind, name, "socketserver"), [])])
+            ours = harness.median([r["per_core"] for r in results.get((kind, name, "socketserver"), [])]) or 0.0
             row = [name + (" (per core; client's rate)" if name in HANDSHAKES else " (msgs/s per core; client's)")]
             for server in servers:
                 runs = results.get((kind, name, server))
                 if not runs:
                     row.append("")
                     continue
-                per_core = median([r["per_core"] for r in runs])
-                client = median([r.get("msgs_per_s", 0.0) for r in runs])
+                per_core = harness.median([r["per_core"] for r in runs]) or 0.0
+                client = harness.median([r.get("msgs_per_s", 0.0) for r in runs]) or 0.0
                 ratio = f", **{ours / per_core:.2f}x**" if server != "socketserver" and per_core else ""
                 row.append(f"{per_core:,.0f}; {client:,.0f}{ratio}")
             lines.append("| " + " | ".join(row) + " |")
@@ -282,14 +266,6 @@ def report(args, results, syscalls, memory, notes, elapsed):
         lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
     lines.append(END)
     return "\n".join(lines)
-
-
-def write_section(path, section):
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-    harness.log(f"wrote the TLS section of {path}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ struct Options {
   socketserver::ClientAuth tls_client_auth = socketserver::ClientAuth::none;
   std::optional<double> handshake_timeout;
   bool udp = false;  // --udp: the datagram form of the protocol
+  // http_server's: the directory served, and the Cache-Control of its files (empty: none).
+  std::string directory = ".";
+  std::string cache_control = "no-cache";
 };
 
 // The level a --log-level name stands for.
@@ -68,15 +71,18 @@ inline std::optional<socketserver::LogLevel> log_level_named(std::string_view na
   return std::nullopt;
 }
 
-// Pass to parse_options() to accept --concurrency and --threads, or --udp (or both: |).
+// Pass to parse_options() to accept --concurrency and --threads, --udp, or --directory and
+// --cache-control (several: |).
 inline constexpr unsigned with_concurrency = 1;
 inline constexpr unsigned with_udp = 2;
+inline constexpr unsigned with_directory = 4;
 
 // Parses argv; prints usage and exits on --help (status 0) or on a bad argument (status 2).
 inline Options parse_options(int argc, char** argv, std::string_view what, std::uint16_t default_port,
                              unsigned extra_options = 0) {
   const bool concurrency_options = (extra_options & with_concurrency) != 0;
   const bool udp_option = (extra_options & with_udp) != 0;
+  const bool directory_options = (extra_options & with_directory) != 0;
   Options options;
   options.port = default_port;
   const std::string_view name = argc > 0 ? argv[0] : "example";
@@ -89,7 +95,8 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
         "       [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth MODE]\n"
         "       [--handshake-timeout SECONDS]] [--log-level LEVEL]\n\n{}\n\n",
         name,
-        std::string(concurrency_options ? " [--concurrency MODE] [--threads N]" : "") + (udp_option ? " [--udp]" : ""),
+        std::string(concurrency_options ? " [--concurrency MODE] [--threads N]" : "") + (udp_option ? " [--udp]" : "") +
+            (directory_options ? " [--directory DIR] [--cache-control VALUE]" : ""),
         what);
     fmt::print(out, "  --host HOST         address to listen on (default 127.0.0.1; :: for IPv6)\n");
     fmt::print(out, "  --port PORT         port to listen on (default {}; 0 picks a free one)\n", default_port);
@@ -104,6 +111,12 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
       fmt::print(out, "  --udp               serve UDP: one datagram per request, the reply to its\n");
       fmt::print(out, "                      source, at most --threads handled at once (the rest dropped)\n");
       fmt::print(out, "  --threads N         --udp: most requests handled at once (default: the library's)\n");
+    }
+    if (directory_options) {
+      fmt::print(out, "  --directory DIR     the directory to serve (default: the current one)\n");
+      fmt::print(out, "  --cache-control VALUE  the Cache-Control header of files (default no-cache:\n");
+      fmt::print(out, "                      caches ask again, and get 304 while the file is the same;\n");
+      fmt::print(out, "                      an empty VALUE sends none)\n");
     }
     const socketserver::Limits defaults;
     fmt::print(out, "  --idle-timeout SECONDS  close a connection that sends nothing for this long\n");
@@ -151,13 +164,18 @@ inline Options parse_options(int argc, char** argv, std::string_view what, std::
                        arg == "--allow" || arg == "--deny" || arg == "--log-level" || arg == "--tls-cert" ||
                        arg == "--tls-key" || arg == "--tls-ca" || arg == "--tls-client-auth" ||
                        arg == "--handshake-timeout" || ((concurrency_options || udp_option) && arg == "--threads") ||
-                       (concurrency_options && arg == "--concurrency");
+                       (concurrency_options && arg == "--concurrency") ||
+                       (directory_options && (arg == "--directory" || arg == "--cache-control"));
     if (i + 1 >= argc || !known) bad("unknown or incomplete option", arg);
     const std::string_view value = argv[++i];
     if (arg == "--host") {
       options.host = value;
     } else if (arg == "--port") {
       number(value, options.port);
+    } else if (arg == "--directory") {
+      options.directory = value;
+    } else if (arg == "--cache-control") {
+      options.cache_control = value;
     } else if (arg == "--threads") {
       number(value, options.threads);
     } else if (arg == "--idle-timeout") {
