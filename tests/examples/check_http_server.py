@@ -247,6 +247,8 @@ def check_plain(binary, curl_binary, chromium, root, options):
 
     if chromium != "-":
         check_chromium(chromium, base, server)
+    else:
+        print("skipped: Chromium (not installed; apt-get install chromium)")
     server.stop()
 
 
