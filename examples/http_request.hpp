@@ -18,8 +18,8 @@
 namespace http {
 
 // The caps on what a request may take before the server answers 414 or 431 and closes.
-inline constexpr std::size_t max_request_line = 8 * 1024;
-inline constexpr std::size_t max_header_bytes = 32 * 1024;  // all header lines together
+inline constexpr std::size_t max_request_line = std::size_t{8} * 1024;
+inline constexpr std::size_t max_header_bytes = std::size_t{32} * 1024;  // all header lines together
 inline constexpr std::size_t max_headers = 100;
 
 struct Request {
