@@ -8,8 +8,11 @@
 #include <socketserver/io/compression.hpp>
 #include <socketserver/socketserver.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,7 +21,6 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -27,11 +29,9 @@
 #include "example_support.hpp"
 #include "http_request.hpp"
 
-namespace fs = std::filesystem;
-
 // What every connection shares: set in main() before the server starts, read-only after.
 struct Site {
-  fs::path root;  // canonical
+  int root_fd = -1;  // the served directory, which every path is opened beneath
   std::string cache_control;
 };
 Site site;
@@ -42,7 +42,7 @@ constexpr std::uint64_t gzip_threshold = 1024;
 constexpr std::uint64_t gzip_cap = std::uint64_t{8} * 1024 * 1024;
 constexpr std::size_t max_body = std::size_t{64} * 1024;  // a GET's body is read and dropped
 
-std::string_view content_type(const fs::path& path) {
+std::string_view content_type(std::string_view name) {
   static constexpr std::pair<std::string_view, std::string_view> types[] = {
       {".html", "text/html"},      {".htm", "text/html"},         {".css", "text/css"},    {".js", "text/javascript"},
       {".mjs", "text/javascript"}, {".json", "application/json"}, {".txt", "text/plain"},  {".md", "text/markdown"},
@@ -51,10 +51,24 @@ std::string_view content_type(const fs::path& path) {
       {".pdf", "application/pdf"}, {".wasm", "application/wasm"}, {".mp4", "video/mp4"},   {".zip", "application/zip"},
       {".gz", "application/gzip"}, {".csv", "text/csv"},          {".c", "text/plain"},    {".cpp", "text/plain"},
       {".h", "text/plain"},        {".hpp", "text/plain"},        {".py", "text/plain"}};
-  const std::string extension = http::Request::lower(path.extension().string());
+  const auto dot = name.rfind('.');
+  if (dot == std::string_view::npos || name.find('/', dot) != std::string_view::npos) return "application/octet-stream";
+  const std::string extension = http::Request::lower(name.substr(dot));
   for (const auto& [suffix, type] : types)
     if (suffix == extension) return type;
   return "application/octet-stream";
+}
+
+// The Date header's value, formatted once a second per thread.
+const std::string& date_now() {
+  thread_local std::time_t second = 0;
+  thread_local std::string text;
+  const std::time_t now = std::time(nullptr);
+  if (now != second) {
+    second = now;
+    text = http::http_date(now);
+  }
+  return text;
 }
 
 bool compressible(std::string_view type) {
@@ -121,7 +135,7 @@ std::string_view reason(int status) {
   }
 }
 
-// A file opened for one response; closes it.
+// A file or directory opened for one response, relative to the served directory; closes it.
 struct File {
   int fd = -1;
   struct stat info {};
@@ -130,6 +144,18 @@ struct File {
   File& operator=(const File&) = delete;
   ~File() {
     if (fd >= 0) ::close(fd);
+  }
+
+  // The kernel resolves `relative` beneath the served directory (openat2's RESOLVE_BENEATH): a
+  // ".." or a symbolic link that leads out of it, or an absolute link, fails with EXDEV, with
+  // no window between a check and the open. O_NONBLOCK: a FIFO would block the open. False,
+  // with errno set, on failure.
+  bool open(const std::string& relative) {
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    fd = static_cast<int>(::syscall(SYS_openat2, site.root_fd, relative.c_str(), &how, sizeof how));
+    return fd >= 0 && ::fstat(fd, &info) == 0;
   }
 };
 
@@ -203,19 +229,23 @@ class HttpHandler : public socketserver::StreamRequestHandler {
       const std::string_view target = std::string_view(request_.target).substr(0, request_.target.find_first_of("?#"));
       return error(target.starts_with('/') && http::percent_decode(target) ? 403 : 400), true;
     }
-    std::error_code ec;
-    const fs::path wanted = site.root / path->relative;
-    const fs::path real = fs::canonical(wanted, ec);
-    if (ec) return error(ec == std::errc::permission_denied ? 403 : 404), true;
-    if (!within_root(real)) return error(403), true;  // a symbolic link out of the directory
-    if (fs::is_directory(real, ec)) {
+    const std::string& relative = path->relative.empty() ? std::string(".") : path->relative;
+    File file;
+    if (!file.open(relative)) return error(file_error()), true;
+    if (S_ISDIR(file.info.st_mode)) {
       if (!path->trailing_slash) return redirect_to_directory(), true;
-      if (fs::is_regular_file(real / "index.html", ec)) return send_file(real / "index.html"), true;
-      return send_listing(real, *path), true;
+      File index;
+      if (index.open(relative + "/index.html") && S_ISREG(index.info.st_mode))
+        return send_file(index, "index.html"), true;
+      return send_listing(file, *path), true;
     }
     if (path->trailing_slash) return error(404), true;
-    return send_file(real), true;
+    return send_file(file, relative), true;
   }
+
+  // After a failed File::open(): ENOENT and ENOTDIR are not there; EXDEV (a symbolic link out
+  // of the directory, or an absolute one), ELOOP, EACCES and the rest are forbidden.
+  static int file_error() { return errno == ENOENT || errno == ENOTDIR ? 404 : 403; }
 
   // The answers to a request that was not read whole: the connection closes after them.
   static bool closes_unread(int status) {
@@ -235,19 +265,11 @@ class HttpHandler : public socketserver::StreamRequestHandler {
     }
   }
 
-  static bool within_root(const fs::path& real) {
-    const std::string& root = site.root.native();
-    const std::string& path = real.native();
-    return path == root || (path.starts_with(root) && (root.back() == '/' || path[root.size()] == '/'));
-  }
-
-  void send_file(const fs::path& path) {
-    File file;
-    file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (file.fd < 0 || ::fstat(file.fd, &file.info) != 0) return error(errno == EACCES ? 403 : 404);
-    if (!S_ISREG(file.info.st_mode)) return error(403);
+  // `name` gives the MIME type.
+  void send_file(const File& file, std::string_view name) {
+    if (!S_ISREG(file.info.st_mode)) return error(403);  // a FIFO, a device, a socket
     const auto size = static_cast<std::uint64_t>(file.info.st_size);
-    const std::string_view type = content_type(path);
+    const std::string_view type = content_type(name);
     const bool gzip = compressible(type) && size >= gzip_threshold && size <= gzip_cap &&
                       http::accepts_gzip(request_.header("accept-encoding").value_or(""));
     const std::string etag = fmt::format("\"{:x}-{:x}{}\"", size,
@@ -316,16 +338,25 @@ class HttpHandler : public socketserver::StreamRequestHandler {
     return date && *date == modified;
   }
 
-  void send_listing(const fs::path& directory, const http::Path& path) {
+  void send_listing(const File& directory, const http::Path& path) {
+    const int fd = ::dup(directory.fd);  // closedir() closes its own
+    DIR* dir = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (dir == nullptr) {
+      if (fd >= 0) ::close(fd);
+      return error(403);
+    }
     std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(directory, ec)) {
-      std::string name = entry.path().filename().string();
-      std::error_code kind;
-      if (entry.is_directory(kind)) name += '/';
+    while (const dirent* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat info {};
+      const bool is_directory =
+          entry->d_type == DT_DIR || (entry->d_type == DT_UNKNOWN &&
+                                      ::fstatat(directory.fd, entry->d_name, &info, 0) == 0 && S_ISDIR(info.st_mode));
+      if (is_directory) name += '/';
       names.push_back(std::move(name));
     }
-    if (ec) return error(403);
+    ::closedir(dir);
     std::sort(names.begin(), names.end());
     const std::string title =
         html_escape("Directory listing for /" + path.relative + (path.relative.empty() ? "" : "/"));
@@ -358,8 +389,8 @@ class HttpHandler : public socketserver::StreamRequestHandler {
 
   void send_head(int status, const std::string& headers, std::optional<std::uint64_t> length = std::nullopt) {
     status_ = status;
-    std::string head = fmt::format("HTTP/1.1 {} {}\r\nServer: socketserver-http\r\nDate: {}\r\n", status,
-                                   reason(status), http::http_date(std::time(nullptr)));
+    std::string head =
+        fmt::format("HTTP/1.1 {} {}\r\nServer: socketserver-http\r\nDate: {}\r\n", status, reason(status), date_now());
     head += headers;
     if (length) head += fmt::format("Content-Length: {}\r\n", *length);
     if (!request_.keep_alive() || closes_unread(status)) head += "Connection: close\r\n";
@@ -407,8 +438,10 @@ class HttpHandler : public socketserver::StreamRequestHandler {
 int main(int argc, char** argv) try {
   const auto options = examples::parse_options(argc, argv, "Serves a directory over HTTP.", 8080,
                                                examples::with_concurrency | examples::with_directory);
-  site.root = fs::canonical(options.directory);
-  if (!fs::is_directory(site.root)) throw std::runtime_error(options.directory + " is not a directory");
+  site.root_fd = ::open(options.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (site.root_fd < 0) throw std::system_error(errno, std::generic_category(), "open " + options.directory);
+  File probe;  // openat2() is Linux 5.6's: fail at start on an older kernel, not per request
+  if (!probe.open(".")) throw std::system_error(errno, std::generic_category(), "openat2 " + options.directory);
   site.cache_control = options.cache_control;
   const socketserver::Address address(options.host, options.port);
   switch (options.concurrency) {
