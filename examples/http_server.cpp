@@ -5,6 +5,8 @@
 // client accepts it; TLS with --tls-cert and --tls-key. Refused: paths out of the directory
 // (.., escaped or not, and symbolic links that lead out: 403), request lines over 8 KiB (414),
 // headers over 32 KiB or 100 lines (431). With --log-level info, a line per request.
+// --concurrency threading (the default), pool, forking, or async (coroutines on event loops).
+#include <socketserver/async.hpp>
 #include <socketserver/io/compression.hpp>
 #include <socketserver/socketserver.hpp>
 
@@ -24,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "example_support.hpp"
@@ -159,90 +162,113 @@ struct File {
   }
 };
 
-// Python's BaseHTTPRequestHandler and SimpleHTTPRequestHandler in one: a request at a time,
-// for as long as the client keeps the connection.
-class HttpHandler : public socketserver::StreamRequestHandler {
+// Reads a request a line at a time, whichever handler does the reading: feed() each line
+// (nullopt at the end of the stream) while it answers `more`.
+class RequestReader {
  public:
-  void handle() override {
-    while (serve_one()) {
+  enum Step { more, complete, refused, gone };
+
+  http::Request request;
+  std::string request_line;
+  int status = 0;                 // the refusal's status
+  std::uint64_t body_length = 0;  // a complete request's body, to read and drop
+
+  // How much the next readline() may take: one byte past a cap tells a line that is too long.
+  std::size_t limit() const {
+    return in_headers_ ? http::max_header_bytes - header_bytes_ + 1 : http::max_request_line;
+  }
+  // Whether the request line has come: the request has begun.
+  bool begun() const { return in_headers_; }
+
+  Step feed(std::optional<std::string_view> line) {
+    if (!in_headers_) {
+      if (!line) return gone;
+      if (*line == "\r\n" || *line == "\n") return more;  // blank lines before a request are allowed
+      in_headers_ = true;
+      request_line = std::string(http::trim(*line));
+      if (line->back() != '\n') return refuse(414);
+      const int parsed = http::parse_request_line(*line, request);
+      return parsed != 0 ? refuse(parsed) : more;
     }
+    if (!line) return refuse(400);  // the client left mid-request
+    header_bytes_ += line->size();
+    if (header_bytes_ > http::max_header_bytes || line->back() != '\n') return refuse(431);
+    if (*line == "\r\n" || *line == "\n") return body();
+    if (request.headers.size() == http::max_headers) return refuse(431);
+    if (line->front() == ' ' || line->front() == '\t') return refuse(400);  // obsolete line folding
+    return http::parse_header_line(*line, request) ? more : refuse(400);
   }
 
  private:
-  // Reads one request and answers it; false when the connection is to close.
-  bool serve_one() {
-    auto line = rfile.readline(http::max_request_line);
-    while (line && (*line == "\r\n" || *line == "\n")) line = rfile.readline(http::max_request_line);
-    if (!line) return false;
-    rfile.begin_request();  // the rest of the request gets read_timeout, and the drain waits for it
-    request_ = {};
-    status_ = 0;
-    sent_ = 0;
-    head_ = false;
-    request_line_ = std::string(http::trim(*line));
-    bool keep = false;
-    if (line->back() != '\n') {
-      error(414);
-    } else if (const int status = http::parse_request_line(*line, request_); status != 0) {
-      error(status);
-    } else if (const int status = read_headers(); status != 0) {
-      error(status);
-    } else {
-      keep = respond() && request_.keep_alive();
-    }
-    if (closes_unread(status_)) linger();
-    rfile.end_request();
-    if (server->logger.enabled(socketserver::LogLevel::info))
-      server->logger.log(socketserver::LogLevel::info, socketserver::LogCategory::access, "{} \"{}\" {} {}",
-                         client_address, request_line_.substr(0, 200), status_, sent_);
-    return keep;
+  Step refuse(int refusal) {
+    status = refusal;
+    return refused;
   }
-
-  // The header lines up to the empty one: 0, or the status to refuse them with.
-  int read_headers() {
-    std::size_t bytes = 0;
-    while (true) {
-      auto line = rfile.readline(http::max_header_bytes - bytes + 1);
-      if (!line) return 400;  // the client left mid-request
-      bytes += line->size();
-      if (bytes > http::max_header_bytes || line->back() != '\n') return 431;
-      if (*line == "\r\n" || *line == "\n") return 0;
-      if (request_.headers.size() == http::max_headers) return 431;
-      if (line->front() == ' ' || line->front() == '\t') return 400;  // obsolete line folding
-      if (!http::parse_header_line(*line, request_)) return 400;
-    }
-  }
-
-  // Answers a parsed request; false when the connection must close after it.
-  bool respond() {
-    if (request_.header("transfer-encoding")) return error(501), false;  // no request bodies here
-    if (const auto length = request_.header("content-length")) {
+  // No request bodies are taken here: a small one is dropped, a chunked one refused.
+  Step body() {
+    if (request.header("transfer-encoding")) return refuse(501);
+    if (const auto length = request.header("content-length")) {
       const auto n = http::parse_number(*length);
-      if (!n) return error(400), false;
-      if (*n > max_body) return error(413), false;
-      rfile.read(static_cast<std::size_t>(*n));
+      if (!n) return refuse(400);
+      if (*n > max_body) return refuse(413);
+      body_length = *n;
     }
-    head_ = request_.method == "HEAD";
-    if (request_.method != "GET" && !head_) return error(501), false;
-    const auto path = http::target_path(request_.target);
+    return complete;
+  }
+
+  bool in_headers_ = false;
+  std::size_t header_bytes_ = 0;
+};
+
+// One answer, decided before a byte of it goes out: the head, then the body from memory or a
+// range of an open file (the handler writes it in chunks).
+struct Response {
+  int status = 0;
+  std::string head;  // the status line and headers, with the blank line
+  std::string body;
+  int file = -1;  // owned
+  std::uint64_t first = 0;
+  std::uint64_t length = 0;
+  bool close = false;   // the connection closes after it
+  bool linger = false;  // ... and the request was not read whole: read what follows, and drop it
+  Response() = default;
+  Response(const Response&) = delete;
+  Response& operator=(const Response&) = delete;
+  ~Response() {
+    if (file >= 0) ::close(file);
+  }
+};
+
+// Python's SimpleHTTPRequestHandler's decisions, apart from the I/O: which answer a request
+// gets. Runs on the handler's thread or loop; touches only the file system.
+class Responder {
+ public:
+  // The answer to what `reader` read (complete or refused) in `out`.
+  void answer(const RequestReader& reader, Response& out) {
+    request_ = &reader.request;
+    out_ = &out;
+    if (reader.status != 0) return error(reader.status);
+    if (request_->method != "GET" && request_->method != "HEAD") return error(501);
+    const auto path = http::target_path(request_->target);
     if (!path) {  // malformed (400), or a way out of the directory (403)
-      const std::string_view target = std::string_view(request_.target).substr(0, request_.target.find_first_of("?#"));
-      return error(target.starts_with('/') && http::percent_decode(target) ? 403 : 400), true;
+      const std::string_view target =
+          std::string_view(request_->target).substr(0, request_->target.find_first_of("?#"));
+      return error(target.starts_with('/') && http::percent_decode(target) ? 403 : 400);
     }
     const std::string& relative = path->relative.empty() ? std::string(".") : path->relative;
     File file;
-    if (!file.open(relative)) return error(file_error()), true;
+    if (!file.open(relative)) return error(file_error());
     if (S_ISDIR(file.info.st_mode)) {
-      if (!path->trailing_slash) return redirect_to_directory(), true;
+      if (!path->trailing_slash) return redirect_to_directory();
       File index;
-      if (index.open(relative + "/index.html") && S_ISREG(index.info.st_mode))
-        return send_file(index, "index.html"), true;
-      return send_listing(file, *path), true;
+      if (index.open(relative + "/index.html") && S_ISREG(index.info.st_mode)) return send_file(index, "index.html");
+      return send_listing(file, *path);
     }
-    if (path->trailing_slash) return error(404), true;
-    return send_file(file, relative), true;
+    if (path->trailing_slash) return error(404);
+    send_file(file, relative);
   }
 
+ private:
   // After a failed File::open(): ENOENT and ENOTDIR are not there; EXDEV (a symbolic link out
   // of the directory, or an absolute one), ELOOP, EACCES and the rest are forbidden.
   static int file_error() { return errno == ENOENT || errno == ENOTDIR ? 404 : 403; }
@@ -252,26 +278,13 @@ class HttpHandler : public socketserver::StreamRequestHandler {
     return status == 400 || status == 413 || status == 414 || status == 431 || status == 501 || status == 505;
   }
 
-  // Closing with unread bytes from the client resets the connection, and the reset may destroy
-  // the answer before the client reads it. So: the answer, a FIN, then what the client still
-  // sends is read and dropped until it closes (at most 1 MiB, within read_timeout: inside the
-  // request). nginx's lingering close.
-  void linger() {
-    wfile.flush();
-    request->shutdown_write();
-    try {
-      rfile.read(std::size_t{1} << 20);
-    } catch (const std::system_error&) {  // a timeout or a reset: the connection ends either way
-    }
-  }
-
   // `name` gives the MIME type.
-  void send_file(const File& file, std::string_view name) {
+  void send_file(File& file, std::string_view name) {
     if (!S_ISREG(file.info.st_mode)) return error(403);  // a FIFO, a device, a socket
     const auto size = static_cast<std::uint64_t>(file.info.st_size);
     const std::string_view type = content_type(name);
     const bool gzip = compressible(type) && size >= gzip_threshold && size <= gzip_cap &&
-                      http::accepts_gzip(request_.header("accept-encoding").value_or(""));
+                      http::accepts_gzip(request_->header("accept-encoding").value_or(""));
     const std::string etag = fmt::format("\"{:x}-{:x}{}\"", size,
                                          static_cast<std::uint64_t>(file.info.st_mtim.tv_sec) * 1000000000U +
                                              static_cast<std::uint64_t>(file.info.st_mtim.tv_nsec),
@@ -283,16 +296,16 @@ class HttpHandler : public socketserver::StreamRequestHandler {
     if (compressible(type)) headers += "Vary: Accept-Encoding\r\n";
     if (not_modified(etag, modified)) return send_head(304, headers);
     http::Range range;
-    if (const auto header = request_.header("range"); header && !gzip && range_applies(etag, modified))
+    if (const auto header = request_->header("range"); header && !gzip && range_applies(etag, modified))
       range = http::parse_range(*header, size);
     headers += "Accept-Ranges: bytes\r\n";
     if (range.kind == http::Range::unsatisfiable) {
       return error(416, fmt::format("Content-Range: bytes */{}\r\n", size));
     }
     if (gzip) {
-      const std::string body = socketserver::compress(read_all(file, size), socketserver::Compression::gzip);
+      std::string body = socketserver::compress(read_all(file, size), socketserver::Compression::gzip);
       send_head(200, headers + "Content-Encoding: gzip\r\n", body.size());
-      if (!head_) send_body(body);
+      out_->body = std::move(body);
       return;
     }
     std::uint64_t first = 0;
@@ -305,12 +318,14 @@ class HttpHandler : public socketserver::StreamRequestHandler {
       headers += fmt::format("Content-Range: bytes {}-{}/{}\r\n", range.first, range.last, size);
     }
     send_head(status, headers, length);
-    if (!head_) send_range(file, first, length);
+    out_->file = std::exchange(file.fd, -1);
+    out_->first = first;
+    out_->length = length;
   }
 
   // If-None-Match wins over If-Modified-Since (RFC 9110 13.1.3).
   bool not_modified(std::string_view etag, std::time_t modified) const {
-    if (const auto tags = request_.header("if-none-match")) {
+    if (const auto tags = request_->header("if-none-match")) {
       if (http::trim(*tags) == "*") return true;
       std::string_view rest = *tags;
       while (!rest.empty()) {
@@ -322,7 +337,7 @@ class HttpHandler : public socketserver::StreamRequestHandler {
       }
       return false;
     }
-    if (const auto since = request_.header("if-modified-since")) {
+    if (const auto since = request_->header("if-modified-since")) {
       const auto date = http::parse_http_date(*since);
       return date && modified <= *date;
     }
@@ -331,7 +346,7 @@ class HttpHandler : public socketserver::StreamRequestHandler {
 
   // If-Range: the range only while the file is the one the client has part of.
   bool range_applies(std::string_view etag, std::time_t modified) const {
-    const auto condition = request_.header("if-range");
+    const auto condition = request_->header("if-range");
     if (!condition) return true;
     if (condition->starts_with('"')) return *condition == etag;
     const auto date = http::parse_http_date(*condition);
@@ -368,39 +383,35 @@ class HttpHandler : public socketserver::StreamRequestHandler {
       body += fmt::format("<li><a href=\"{}\">{}</a></li>\n", http::percent_encode(name), html_escape(name));
     body += "</ul>\n<hr>\n</body>\n</html>\n";
     send_head(200, "Content-Type: text/html; charset=utf-8\r\n", body.size());
-    if (!head_) send_body(body);
+    out_->body = std::move(body);
   }
 
   void redirect_to_directory() {
-    const auto query = request_.target.find_first_of("?#");
-    std::string location = request_.target.substr(0, query) + "/";
-    if (query != std::string::npos) location += request_.target.substr(query);
+    const auto query = request_->target.find_first_of("?#");
+    std::string location = request_->target.substr(0, query) + "/";
+    if (query != std::string::npos) location += request_->target.substr(query);
     send_head(301, fmt::format("Location: {}\r\n", location), 0);
   }
 
-  // An error page. After one that means the request was not read whole the caller returns
-  // false, and send_head() says the connection closes.
   void error(int status, const std::string& headers = {}) {
-    const std::string body =
+    std::string body =
         fmt::format("<!DOCTYPE HTML>\n<html><body><h1>{} {}</h1></body></html>\n", status, reason(status));
     send_head(status, "Content-Type: text/html; charset=utf-8\r\n" + headers, body.size());
-    if (!head_) send_body(body);
+    out_->body = std::move(body);
   }
 
+  // The head; a HEAD request's answer then drops its body, whatever it was to be.
   void send_head(int status, const std::string& headers, std::optional<std::uint64_t> length = std::nullopt) {
-    status_ = status;
-    std::string head =
+    out_->status = status;
+    out_->linger = closes_unread(status);
+    out_->close = out_->linger || !request_->keep_alive();
+    std::string& head = out_->head;
+    head =
         fmt::format("HTTP/1.1 {} {}\r\nServer: socketserver-http\r\nDate: {}\r\n", status, reason(status), date_now());
     head += headers;
     if (length) head += fmt::format("Content-Length: {}\r\n", *length);
-    if (!request_.keep_alive() || closes_unread(status)) head += "Connection: close\r\n";
+    if (out_->close) head += "Connection: close\r\n";
     head += "\r\n";
-    wfile.write(head);
-  }
-
-  void send_body(std::string_view body) {
-    wfile.write(body);
-    sent_ += body.size();
   }
 
   static std::string read_all(const File& file, std::uint64_t size) {
@@ -414,25 +425,137 @@ class HttpHandler : public socketserver::StreamRequestHandler {
     return data;
   }
 
-  // The file's bytes [first, first + length), in chunks that wfile writes straight through.
-  void send_range(const File& file, std::uint64_t first, std::uint64_t length) {
-    std::string chunk(std::min<std::uint64_t>(length, std::size_t{256} * 1024), '\0');
-    while (length > 0) {
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, chunk.size()));
-      const ssize_t n = ::pread(file.fd, chunk.data(), want, static_cast<off_t>(first));
-      // A file that shrank under us: the client sees a short body and the connection close.
-      if (n <= 0) throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "read");
-      send_body(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
-      first += static_cast<std::uint64_t>(n);
-      length -= static_cast<std::uint64_t>(n);
+  const http::Request* request_ = nullptr;
+  Response* out_ = nullptr;
+};
+
+// After a request, with --log-level info: its line.
+void log_request(socketserver::BaseServer& server, const socketserver::Address& client, const RequestReader& reader,
+                 const Response& response, std::uint64_t body_bytes) {
+  if (server.logger.enabled(socketserver::LogLevel::info))
+    server.logger.log(socketserver::LogLevel::info, socketserver::LogCategory::access, "{} \"{}\" {} {}", client,
+                      std::string_view(reader.request_line).substr(0, 200), response.status, body_bytes);
+}
+
+// The handlers write the file's bytes [first, first + length) in chunks of this size, which
+// wfile writes straight through.
+constexpr std::size_t file_chunk = std::size_t{256} * 1024;
+
+// The next chunk of a file response into `chunk`; the bytes read. A file that shrank under us
+// throws: the client sees a short body and the connection close.
+std::size_t read_chunk(Response& response, std::string& chunk) {
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(response.length, file_chunk));
+  chunk.resize(want);
+  const ssize_t n = ::pread(response.file, chunk.data(), want, static_cast<off_t>(response.first));
+  if (n <= 0) throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "read");
+  response.first += static_cast<std::uint64_t>(n);
+  response.length -= static_cast<std::uint64_t>(n);
+  return static_cast<std::size_t>(n);
+}
+
+// Python's BaseHTTPRequestHandler with SimpleHTTPRequestHandler: requests one after the other,
+// for as long as the client keeps the connection. --concurrency threading, pool or forking.
+class HttpHandler : public socketserver::StreamRequestHandler {
+ public:
+  void handle() override {
+    while (serve_one()) {
     }
   }
 
-  http::Request request_;
-  std::string request_line_;
-  int status_ = 0;
-  std::uint64_t sent_ = 0;  // body bytes
-  bool head_ = false;
+ private:
+  // Reads one request and answers it; false when the connection is to close.
+  bool serve_one() {
+    RequestReader reader;
+    auto step = RequestReader::more;
+    while (step == RequestReader::more) {
+      const bool begun = reader.begun();
+      step = reader.feed(rfile.readline(reader.limit()));
+      // From the request line on, waits count against read_timeout and the drain waits.
+      if (!begun && reader.begun()) rfile.begin_request();
+    }
+    if (step == RequestReader::gone) return false;
+    if (reader.body_length > 0) rfile.read(reader.body_length);
+    Response response;
+    Responder().answer(reader, response);
+    wfile.write(response.head);
+    const bool head = reader.request.method == "HEAD";
+    const std::uint64_t body_bytes = head ? 0 : response.body.size() + response.length;
+    if (!head) {
+      wfile.write(response.body);
+      std::string chunk;
+      while (response.length > 0) wfile.write(std::string_view(chunk.data(), read_chunk(response, chunk)));
+    }
+    if (response.linger) linger();
+    rfile.end_request();
+    log_request(*server, client_address, reader, response, body_bytes);
+    return !response.close;
+  }
+
+  // Closing with unread bytes from the client resets the connection, and the reset may destroy
+  // the answer before the client reads it. So: the answer, a FIN, then what the client still
+  // sends is read and dropped until it closes (at most 1 MiB, within read_timeout: inside the
+  // request). nginx's lingering close.
+  void linger() {
+    wfile.flush();
+    request->shutdown_write();
+    try {
+      rfile.read(std::size_t{1} << 20);
+    } catch (const std::system_error&) {  // a timeout or a reset: the connection ends either way
+    }
+  }
+};
+
+// The same on an event loop (--concurrency async): co_await where HttpHandler blocks. Files are
+// read on the loop's thread, as nginx reads them on its worker's: from the page cache that is
+// quick, from a cold disk it holds the loop's other connections up.
+class AsyncHttpHandler : public socketserver::AsyncStreamRequestHandler {
+ public:
+  asio::awaitable<void> handle() override {
+    // Not `while (co_await serve_one()) {}`: GCC 12 compiled that to an illegal instruction.
+    for (;;) {
+      const bool keep = co_await serve_one();
+      if (!keep) break;
+    }
+  }
+
+ private:
+  asio::awaitable<bool> serve_one() {
+    RequestReader reader;
+    auto step = RequestReader::more;
+    while (step == RequestReader::more) {
+      const bool begun = reader.begun();
+      step = reader.feed(co_await rfile.readline(reader.limit()));
+      if (!begun && reader.begun()) rfile.begin_request();
+    }
+    if (step == RequestReader::gone) co_return false;
+    if (reader.body_length > 0) co_await rfile.read(reader.body_length);
+    Response response;
+    Responder().answer(reader, response);
+    co_await wfile.write(response.head);
+    const bool head = reader.request.method == "HEAD";
+    const std::uint64_t body_bytes = head ? 0 : response.body.size() + response.length;
+    if (!head) {
+      co_await wfile.write(response.body);
+      std::string chunk;
+      while (response.length > 0) {
+        const std::size_t n = read_chunk(response, chunk);
+        co_await wfile.write(std::string_view(chunk.data(), n));
+      }
+    }
+    if (response.linger) co_await linger();
+    rfile.end_request();
+    log_request(*server, client_address, reader, response, body_bytes);
+    co_return !response.close;
+  }
+
+  // HttpHandler::linger(), but the client closes first: the answer said Connection: close.
+  asio::awaitable<void> linger() {
+    co_await wfile.flush();
+    try {
+      co_await rfile.read(std::size_t{1} << 20);
+    } catch (const std::system_error&) {
+    }
+  }
 };
 
 int main(int argc, char** argv) try {
@@ -459,12 +582,16 @@ int main(int argc, char** argv) try {
       if (options.threads > 0) server.max_children = options.threads;
       return examples::serve(server, options, "http_server");
     }
+    case examples::Concurrency::async: {
+      socketserver::AsyncTCPServer<AsyncHttpHandler> server(address);
+      if (options.threads > 0) server.threads = options.threads;
+      return examples::serve(server, options, "http_server");
+    }
     case examples::Concurrency::plain:
-    case examples::Concurrency::async:
       break;
   }
-  // plain would serve one keep-alive client at a time; async needs a coroutine handler.
-  fmt::print(stderr, "http_server: --concurrency must be threading, pool or forking\n");
+  // One connection at a time: a browser's keep-alive connection would hold every other out.
+  fmt::print(stderr, "http_server: --concurrency must be threading, pool, forking or async\n");
   return 2;
 } catch (const std::exception& e) {
   fmt::print(stderr, "http_server: {}\n", e.what());
