@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the HTTP benchmark and writes its section of docs/benchmarks.md.
 
-examples/http_server (ThreadingTCPServer) against nginx (one worker, sendfile on, access log
+examples/http_server (AsyncTCPServer on one event loop, and ThreadingTCPServer) against nginx (one worker, sendfile on, access log
 off) serving the same directory, each pinned to core 0, wrk on core 1 with one thread: requests
 per second for a 1 KiB file over 32 keep-alive connections, and MB/s for a 100 MiB file over 4.
 The rounds alternate the servers, so that both meet the same machine.
@@ -72,8 +72,10 @@ def make_site(site):
 
 
 def servers_for(build, work, site, nginx):
-    servers = [harness.Server("socketserver", "examples/http_server, ThreadingTCPServer",
-                              [str(build / "examples" / "http_server"), "--port", "{port}", "--directory", str(site)])]
+    binary = [str(build / "examples" / "http_server"), "--port", "{port}", "--directory", str(site)]
+    servers = [harness.Server("socketserver async", "AsyncTCPServer, 1 event loop",
+                              binary + ["--concurrency", "async", "--threads", "1"]),
+               harness.Server("socketserver threading", "ThreadingTCPServer", binary + ["--concurrency", "threading"])]
     if nginx:
         template = work / "nginx.conf.in"
         template.write_text(NGINX_CONF.format(work=work, site=site))
@@ -136,7 +138,7 @@ def main():
     section = report(args, results, notes, time.monotonic() - started)
     print(section)
     if args.smoke:
-        ours = [r for key, runs in results.items() if key[1] == "socketserver" for r in runs]
+        ours = [r for key, runs in results.items() if key[1].startswith("socketserver") for r in runs]
         sys.exit(1 if not ours or any(r.get("errors") for r in ours) else 0)
     harness.write_section(Path(args.out), BEGIN, END, section, "HTTP")
 
@@ -151,17 +153,21 @@ def report(args, results, notes, elapsed):
     lines = [BEGIN, "", "## HTTP file server", "",
              f"`python3 bench/http.py --build build`: {args.rounds} rounds of {args.duration:g} s per cell, the "
              f"servers alternating, medians; {elapsed / 60:.1f} minutes. `examples/http_server` "
-             "(ThreadingTCPServer: a thread per connection) and nginx (one worker process, `sendfile on`, "
+             "(`--concurrency async --threads 1`: one event loop; `threading`: a thread per connection) and "
+             "nginx (one worker process, `sendfile on`, "
              "`access_log off`) serve the same directory, each pinned to core 0; `wrk -t1` on core 1, "
              "keep-alive.", "",
-             "| file | connections | socketserver | nginx | ratio | target |", "|---|---|---|---|---|---|"]
+             "| file | connections | server | socketserver | nginx | ratio | target |", "|---|---|---|---|---|---|---|"]
     for name, size, connections in FILES:
         key, unit, target = ("requests_per_s", "requests/s", 0.8) if size <= 1024 else ("mb_per_s", "MB/s", 0.9)
-        ours, theirs = median(name, "socketserver", key), median(name, "nginx", key)
-        ratio = f"**{ours / theirs:.2f}x**" if ours and theirs else ""
-        label = "1 KiB" if size <= 1024 else "100 MiB"
-        shown = [f"{v:,.0f} {unit}" if v else "failed" for v in (ours, theirs)]
-        lines.append(f"| {label} | {connections} | {shown[0]} | {shown[1]} | {ratio} | {target:g}x |")
+        theirs = median(name, "nginx", key)
+        for server in ("socketserver async", "socketserver threading"):
+            ours = median(name, server, key)
+            ratio = f"**{ours / theirs:.2f}x**" if ours and theirs else ""
+            shown = [f"{v:,.0f} {unit}" if v else "failed" for v in (ours, theirs)]
+            label = "1 KiB" if size <= 1024 else "100 MiB"
+            lines.append(f"| {label} | {connections} | {server.split()[1]} | {shown[0]} | {shown[1]} | {ratio} | "
+                         f"{target:g}x |")
     lines += ["", "MB/s is 10^6 bytes a second, headers included (wrk's count). The example reads the file with "
               "pread() into a 256 KiB buffer and writes it through `wfile`, where nginx hands it to the kernel "
               "with sendfile(); for small files both make about the same system calls per request "
