@@ -600,8 +600,8 @@ SOCKETSERVER_DECL void ConnectionTracker::release(ConnectionRecord& record) noex
                   record.peer_, seconds, record.bytes_in_, record.bytes_out_, reason);
     } else {
       logger_.log(LogLevel::info, LogCategory::access,
-                  "{} closed after {:.6f} s, {} requests, {} bytes in, {} bytes out: {}", record.peer_, seconds,
-                  record.requests_, record.bytes_in_, record.bytes_out_, reason);
+                  "{} closed after {:.6f} s, {} request{}, {} bytes in, {} bytes out: {}", record.peer_, seconds,
+                  record.requests_, record.requests_ == 1 ? "" : "s", record.bytes_in_, record.bytes_out_, reason);
     }
   }
   if (was_full && room_) room_();
