@@ -483,7 +483,10 @@ class HttpHandler : public socketserver::StreamRequestHandler {
     if (!head) {
       wfile.write(response.body);
       std::string chunk;
-      while (response.length > 0) wfile.write(std::string_view(chunk.data(), read_chunk(response, chunk)));
+      while (response.length > 0) {
+        const std::size_t n = read_chunk(response, chunk);  // first: it resizes chunk
+        wfile.write(std::string_view(chunk.data(), n));
+      }
     }
     if (response.linger) linger();
     rfile.end_request();
