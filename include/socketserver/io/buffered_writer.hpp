@@ -134,7 +134,7 @@ namespace socketserver {
 SOCKETSERVER_DECL void BufferedWriter::write(std::string_view data) {
   const std::lock_guard lock(mutex_);
   note_thread();
-  take_outbox_locked();
+  if (outbox_ != nullptr) take_outbox_locked();  // tested here: the path without a handle stays a load
   write_locked(data);
 }
 
@@ -176,14 +176,14 @@ SOCKETSERVER_DECL std::size_t BufferedWriter::send_if_idle(std::string_view data
 
 SOCKETSERVER_DECL void BufferedWriter::drain_outbox_and_flush() {
   const std::lock_guard lock(mutex_);
-  take_outbox_locked();
+  if (outbox_ != nullptr) take_outbox_locked();
   flush_locked();
 }
 
 SOCKETSERVER_DECL void BufferedWriter::flush() {
   const std::lock_guard lock(mutex_);
   note_thread();
-  take_outbox_locked();
+  if (outbox_ != nullptr) take_outbox_locked();
   flush_locked();
 }
 
@@ -203,7 +203,7 @@ SOCKETSERVER_DECL void BufferedWriter::attach(ByteStream& stream, detail::Connec
 SOCKETSERVER_DECL void BufferedWriter::flush_before_wait() {
   if (shared_.load(std::memory_order_relaxed)) return;
   const std::lock_guard lock(mutex_);
-  take_outbox_locked();
+  if (outbox_ != nullptr) take_outbox_locked();
   flush_locked();
 }
 
