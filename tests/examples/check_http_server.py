@@ -4,7 +4,7 @@
 usage: check_http_server.py BINARY CURL [CHROMIUM] [SERVER OPTION...]
 
 Serves a temporary directory (text, images, a 100 MiB file, a symbolic link out of it) and
-checks: the listing, MIME types, HEAD, keep-alive and pipelining, Range (206, 416, If-Range),
+checks: the listing, MIME types, HEAD, keep-alive (curl and http.client) and pipelining, Range (206, 416, If-Range),
 ETag and Last-Modified answered with 304, Cache-Control, gzip with curl --compressed, the
 refusals (.., escaped or not, a link out: 403; 414, 431, 501, 505), an access line per request,
 TLS with curl, and Chromium loading the listing and a page with two images. CHROMIUM may be
@@ -158,6 +158,11 @@ def check_plain(binary, curl_binary, chromium, root, options):
     connection.close()
     server.wait_log("the access log counts the five requests of the connection", r"closed after .*, 5 requests,")
     server.wait_log("an access line per request", r'127\.0\.0\.1:\d+ "GET /small\.txt HTTP/1\.1" 200 6$')
+
+    # curl's keep-alive: three URLs in one run go over one connection.
+    got = curl(curl_binary, base + "/small.txt", base + "/red.png", base + "/small.txt", data=True)
+    expect("curl: three files in one run", got, b"short\n" + (root / "red.png").read_bytes() + b"short\n")
+    server.wait_log("curl kept one connection for the three", r"closed after .*, 3 requests,")
 
     # Pipelining: three requests in one send, answered in order.
     pipelined = raw_exchange(server.port, b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n"
