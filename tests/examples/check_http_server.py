@@ -6,10 +6,9 @@ usage: check_http_server.py BINARY CURL [CHROMIUM] [SERVER OPTION...]
 Serves a temporary directory (text, images, a 100 MiB file, a symbolic link out of it) and
 checks: the listing, MIME types, HEAD, keep-alive (curl and http.client) and pipelining, Range
 (206, 416, If-Range), ETag and Last-Modified answered with 304, Cache-Control, gzip with curl
---compressed, the
-refusals (.., escaped or not, a link out: 403; 414, 431, 501, 505), an access line per request,
-TLS with curl, and Chromium loading the listing and a page with two images. CHROMIUM may be
-"-" where there is none. Every wait is bounded; the server must exit 0 on SIGTERM.
+--compressed, the refusals (.., escaped or not, a link out: 403; 413, 414, 431, 501, 505), an
+access line per request, TLS with curl, and Chromium loading the listing and a page with two
+images. CHROMIUM may be "-" where there is none. Every wait is bounded; the server must exit 0 on SIGTERM.
 """
 import email.utils
 import gzip
