@@ -9,6 +9,7 @@ import threading
 import time
 
 TIMEOUT = 10  # the longest any one wait may take
+RESEND_AFTER = 2  # signal_once(): seconds of silence after a signal before it is sent again
 PROCESSES = []  # every process started, for the cleanup
 SERVERS = []  # every Server started, for their logs on failure
 
@@ -110,12 +111,14 @@ def signal_once(proc, sig):
     ThreadSanitizer's runtime can lose a signal that comes as the process starts serving: its
     handler never runs, and the server serves on without a word (its loop wakes every
     poll_interval and finds no signal; seen in about 1 run in 10 of an immediate SIGINT, never
-    without the sanitizer). Only then, after TIMEOUT / 2 of silence from a live process, is the
-    signal sent once more: a server that had seen the first would print its line at once.
+    without the sanitizer). Only then, after RESEND_AFTER of silence from a live process, is the
+    signal sent once more: a server that had seen the first prints its line within milliseconds.
+    RESEND_AFTER stays under limits.silent_grace (5 s), so that a client connected before the
+    signal to check that it is still served is not yet closed as silent by the drain.
     """
     proc.send_signal(sig)
     for attempt in range(2):
-        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT / 2)
+        ready, _, _ = select.select([proc.stdout], [], [], RESEND_AFTER if attempt == 0 else TIMEOUT)
         if ready:
             line = proc.stdout.readline()
             return line.decode(errors="replace") if isinstance(line, bytes) else line
