@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 
-from harness import PROCESSES, SERVERS, TIMEOUT, Server, expect, fail, kill
+from harness import expect, fail, PROCESSES, run, Server, TIMEOUT
 
 
 class Client:
@@ -153,8 +153,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in PROCESSES:
-            kill(proc)
+    run(main)

@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 
-from harness import PROCESSES, TIMEOUT, Server, expect, kill
+from harness import expect, run, Server, TIMEOUT
 
 TIME = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n")
 THREADS = 2
@@ -89,8 +89,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in PROCESSES:
-            kill(proc)
+    run(main)

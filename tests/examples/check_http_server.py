@@ -25,7 +25,7 @@ import time
 import zlib
 from pathlib import Path
 
-from harness import PROCESSES, TIMEOUT, Server, expect, fail, kill
+from harness import expect, fail, run, Server, TIMEOUT
 
 BIG = 100 * 1024 * 1024
 
@@ -303,8 +303,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in PROCESSES:
-            kill(proc)
+    run(main)

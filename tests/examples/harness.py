@@ -128,6 +128,15 @@ def signal_once(proc, sig):
     return ""
 
 
+def run(main):
+    """Runs a check's main(), then ends every process it started, however it ended."""
+    try:
+        main()
+    finally:
+        for proc in PROCESSES:
+            kill(proc)
+
+
 def kill(proc, grace=0):
     """Ends `proc`: SIGTERM first when given a `grace` (a forking server then reaps its children), SIGKILL."""
     if proc.poll() is None and grace:
