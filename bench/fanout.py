@@ -130,10 +130,7 @@ def report(args, results, notes, elapsed):
               "threading server has an OS thread per member, all on the one core here, so every line wakes the "
               "threads of its readers and each sends on its own: for fan-out to hundreds of members, use the "
               "async server (the same handler, with co_await).", ""]
-    if notes:
-        lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
-    lines.append(END)
-    return "\n".join(lines)
+    return harness.end_section(lines, notes, END)
 
 
 if __name__ == "__main__":

@@ -175,10 +175,7 @@ def report(args, results, notes, elapsed):
               "100 MiB file to a loopback socket came out slower than the example's pread() and send(); that is "
               "what wrk measured, and nginx's configuration is its defaults apart from the lines above. The 1 KiB "
               "figures move by about 10% from run to run here: compare the ratios of one run.", ""]
-    if notes:
-        lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
-    lines.append(END)
-    return "\n".join(lines)
+    return harness.end_section(lines, notes, END)
 
 
 if __name__ == "__main__":

@@ -709,6 +709,13 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def end_section(lines, notes, end):
+    """A scenario script's section: its `lines`, the run's notes if any, then the `end` marker."""
+    if notes:
+        lines = lines + ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
+    return "\n".join(lines + [end])
+
+
 def write_section(path, begin, end, section, what):
     """Puts `section` (which starts with `begin` and ends with `end`) in place of the one between
     those markers in `path`, or at its end; `what` names it in the log."""

@@ -262,10 +262,7 @@ def report(args, results, syscalls, memory, notes, elapsed):
         lines += ["Server RSS per idle TLS connection (2,000 connections, one line each, then held): " +
                   ", ".join(parts) + ". The heap alone, counted by tests/test_async_allocation.cpp: 15.3 KiB per "
                   "connection.", ""]
-    if notes:
-        lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
-    lines.append(END)
-    return "\n".join(lines)
+    return harness.end_section(lines, notes, END)
 
 
 if __name__ == "__main__":
